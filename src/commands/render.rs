@@ -1,0 +1,42 @@
+//! `provision render`: the template and policy documents of one env, to stdout or a directory.
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Global, RenderArgs};
+use crate::output::{ExitStatus, Printer};
+
+pub fn run(global: &Global, args: &RenderArgs, printer: &Printer) -> Result<ExitStatus> {
+    let config = crate::config::load(&global.stacks_dir, &args.env, args.instance.as_deref())?;
+    let rendered = crate::render::render(&config)?;
+    let violations = crate::privilege::check(&config, &rendered.template_value);
+    if !violations.is_empty() {
+        let list: Vec<String> = violations.iter().map(|v| format!("  - {v}")).collect();
+        anyhow::bail!("the rendered template breaks least privilege:\n{}", list.join("\n"));
+    }
+    if let Some(dir) = &args.out {
+        let policies = dir.join("policies");
+        std::fs::create_dir_all(&policies).with_context(|| format!("cannot create {}", policies.display()))?;
+        let write = |path: std::path::PathBuf, text: &str| {
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        };
+        write(dir.join("template.yaml"), &rendered.template)?;
+        for (name, doc) in &rendered.policies {
+            write(policies.join(name), &serde_json::to_string_pretty(doc)?)?;
+        }
+        if let Some(stack_policy) = &rendered.stack_policy {
+            write(dir.join("stack-policy.json"), stack_policy)?;
+        }
+        printer.log(format!("wrote {} ({} policy documents)", dir.display(), rendered.policies.len()));
+    }
+    if printer.json() {
+        printer.json_doc(&serde_json::json!({
+            "env": config.env,
+            "stack": config.stack_name(),
+            "template": rendered.template_value,
+            "policies": rendered.policies,
+        }));
+    } else if args.out.is_none() {
+        printer.data(rendered.template.trim_end());
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,921 @@
+//! Validated configuration: what the rest of the tool works with.
+//!
+//! [`build`] turns a [`RawConfig`] into a [`Config`], applying the secure defaults and checking every rule it
+//! can before any AWS call. All problems are collected, each located in the file, instead of stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::Diagnostic;
+use super::locate::Locator;
+use super::raw::*;
+use crate::names;
+
+/// Placeholder used to check bucket-name rules offline when `account:` is not set.
+pub const PLACEHOLDER_ACCOUNT: &str = "000000000000";
+/// Tag keys every managed stack carries; teardown and `list` find stacks by them.
+pub const TAG_MANAGED_BY: &str = "managed-by";
+pub const TAG_ENV: &str = "provision:env";
+pub const TAG_PROJECT: &str = "provision:project";
+pub const TAG_INSTANCE: &str = "provision:instance";
+pub const TAG_CREATED: &str = "provision:created";
+pub const TAG_EXPIRES: &str = "provision:expires";
+/// How many tags the tool adds to the bucket itself (managed-by, env, project, instance).
+const MANAGED_BUCKET_TAGS: usize = 4;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Config {
+    pub env: String,
+    pub instance: Option<String>,
+    pub project: String,
+    pub region: String,
+    pub account: Option<String>,
+    pub endpoint: Option<String>,
+    pub protected: bool,
+    pub ephemeral: bool,
+    #[serde(skip)]
+    pub ttl: Option<Duration>,
+    pub allow_data_loss: bool,
+    pub bucket: Bucket,
+    pub access: Vec<Access>,
+    pub notifications: Vec<Notification>,
+    pub smoke: Smoke,
+    pub self_heal: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Bucket {
+    /// Name pattern with `{project}`, `{env}`, `{instance}`, `{stack}`, `{account}`, `{region}`.
+    pub name_pattern: String,
+    pub versioning: bool,
+    pub encryption: Encryption,
+    pub lifecycle: Lifecycle,
+    pub access_logs: Option<AccessLogs>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Encryption {
+    SseS3,
+    SseKms { key_arn: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Lifecycle {
+    pub infrequent_access_after_days: Option<u32>,
+    pub glacier_after_days: Option<u32>,
+    pub expire_after_days: Option<u32>,
+    pub noncurrent: Option<Noncurrent>,
+    pub abort_incomplete_uploads_after_days: Option<u32>,
+    pub rules: Vec<LifecycleRule>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Noncurrent {
+    pub infrequent_access_after_days: Option<u32>,
+    pub glacier_after_days: Option<u32>,
+    pub expire_after_days: Option<u32>,
+    pub keep_newest: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub prefix: String,
+    pub infrequent_access_after_days: Option<u32>,
+    pub glacier_after_days: Option<u32>,
+    pub expire_after_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccessLogs {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Access {
+    pub name: String,
+    pub principal: Principal,
+    pub verbs: BTreeSet<Verb>,
+    pub prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Principal {
+    /// A role this tool creates, trusted by an AWS service.
+    Service { service: String },
+    /// An existing role; the tool attaches a managed policy to it.
+    Role { arn: String, name: String },
+    /// An existing IAM user; the tool attaches a managed policy to it.
+    User { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verb {
+    Write,
+    Read,
+    List,
+    Delete,
+}
+
+impl Verb {
+    pub const ALL: [Verb; 4] = [Verb::Write, Verb::Read, Verb::List, Verb::Delete];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Write => "write",
+            Verb::Read => "read",
+            Verb::List => "list",
+            Verb::Delete => "delete",
+        }
+    }
+
+    /// The S3 actions a verb grants; nothing more (no ACL, no version deletion).
+    pub fn s3_actions(self) -> &'static [&'static str] {
+        match self {
+            Verb::Write => &["s3:PutObject"],
+            Verb::Read => &["s3:GetObject", "s3:GetObjectVersion"],
+            Verb::List => &["s3:ListBucket"],
+            Verb::Delete => &["s3:DeleteObject"],
+        }
+    }
+
+    /// KMS actions needed on the bucket key: writes need a data key (and Decrypt for multipart uploads), reads
+    /// need Decrypt.
+    pub fn kms_actions(self) -> &'static [&'static str] {
+        match self {
+            Verb::Write => &["kms:GenerateDataKey", "kms:Decrypt"],
+            Verb::Read => &["kms:Decrypt"],
+            Verb::List | Verb::Delete => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Notification {
+    pub name: String,
+    pub events: Vec<EventKind>,
+    pub prefix: String,
+    pub suffix: String,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Created,
+    Removed,
+    Restored,
+    Expired,
+    Transitioned,
+}
+
+impl EventKind {
+    const NAMES: [(&'static str, EventKind); 5] = [
+        ("created", EventKind::Created),
+        ("removed", EventKind::Removed),
+        ("restored", EventKind::Restored),
+        ("expired", EventKind::Expired),
+        ("transitioned", EventKind::Transitioned),
+    ];
+
+    /// The S3 event type this stands for.
+    pub fn s3_event(self) -> &'static str {
+        match self {
+            EventKind::Created => "s3:ObjectCreated:*",
+            EventKind::Removed => "s3:ObjectRemoved:*",
+            EventKind::Restored => "s3:ObjectRestore:*",
+            EventKind::Expired => "s3:LifecycleExpiration:*",
+            EventKind::Transitioned => "s3:LifecycleTransition",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// An SQS queue created with the stack.
+    Queue,
+    /// An SNS topic created with the stack.
+    Topic,
+    /// EventBridge delivery for the whole bucket.
+    Eventbridge,
+    /// An existing Lambda function, given permission to be invoked by this bucket.
+    Lambda { arn: String },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Smoke {
+    pub probe_prefix: String,
+    pub check_notifications: bool,
+    pub notification_timeout: Duration,
+    /// Add the deploying account to created roles' trust so the smoke test can assume them (never protected).
+    pub trust_deployer: bool,
+}
+
+impl Config {
+    /// `<project>-<env>[-<instance>]`: the CloudFormation stack name.
+    pub fn stack_name(&self) -> String {
+        stack_name(&self.project, &self.env, self.instance.as_deref())
+    }
+
+    /// The bucket name for `account`, with every placeholder filled in.
+    pub fn bucket_name(&self, account: &str) -> String {
+        self.expand_bucket_name(account, &self.region)
+    }
+
+    /// The bucket name as a CloudFormation `Fn::Sub` string (account and region resolved at deploy time).
+    pub fn bucket_name_sub(&self) -> String {
+        self.expand_bucket_name("${AWS::AccountId}", "${AWS::Region}")
+    }
+
+    fn expand_bucket_name(&self, account: &str, region: &str) -> String {
+        expand_pattern(&self.bucket.name_pattern, &self.placeholders(account, region))
+            .unwrap_or_else(|unknown| format!("<unknown placeholder {unknown}>"))
+    }
+
+    fn placeholders<'a>(&'a self, account: &'a str, region: &'a str) -> [(&'static str, String); 6] {
+        [
+            ("project", self.project.clone()),
+            ("env", self.env.clone()),
+            ("instance", self.instance.clone().unwrap_or_default()),
+            ("stack", self.stack_name()),
+            ("account", account.to_string()),
+            ("region", region.to_string()),
+        ]
+    }
+
+    /// Name of the role or managed policy created for an access entry.
+    pub fn iam_name(&self, entry: &str) -> String {
+        format!("{}-{entry}", self.stack_name())
+    }
+
+    /// Name of the queue or topic created for a notification.
+    pub fn target_name(&self, notification: &str) -> String {
+        format!("{}-{notification}", self.stack_name())
+    }
+
+    /// Tags on the stack (propagated by CloudFormation to the resources that take tags).
+    pub fn stack_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = BTreeMap::from([
+            (TAG_MANAGED_BY.to_string(), "provision".to_string()),
+            (TAG_ENV.to_string(), self.env.clone()),
+            (TAG_PROJECT.to_string(), self.project.clone()),
+        ]);
+        if let Some(instance) = &self.instance {
+            tags.insert(TAG_INSTANCE.to_string(), instance.clone());
+        }
+        tags
+    }
+}
+
+pub fn stack_name(project: &str, env: &str, instance: Option<&str>) -> String {
+    match instance {
+        Some(instance) => format!("{project}-{env}-{instance}"),
+        None => format!("{project}-{env}"),
+    }
+}
+
+/// Fills `{name}` placeholders; Err(name) for an unknown one.
+fn expand_pattern(pattern: &str, values: &[(&'static str, String)]) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len() + 32);
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("{{{after}"));
+        };
+        let name = &after[..close];
+        match values.iter().find(|(k, _)| *k == name) {
+            Some((_, value)) => out.push_str(value),
+            None => return Err(format!("{{{name}}}")),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+const DEFAULT_BUCKET_NAME: &str = "{stack}-{account}-{region}";
+const DEFAULT_IA_DAYS: u32 = 30;
+const DEFAULT_GLACIER_DAYS: u32 = 90;
+const DEFAULT_NONCURRENT_EXPIRE_DAYS: u32 = 365;
+const DEFAULT_ABORT_DAYS: u32 = 7;
+const DEFAULT_PROBE_PREFIX: &str = "_probe/";
+
+/// Collects located diagnostics while the raw config is checked.
+struct Checker<'a> {
+    file: &'a Path,
+    locator: &'a Locator,
+    found: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let hint: String = hint.into();
+        let pos = self.locator.key_pos(key);
+        self.found.push(Diagnostic::new(
+            self.file,
+            pos,
+            key,
+            message.into(),
+            (!hint.is_empty()).then_some(hint),
+        ));
+    }
+}
+
+/// Validates `raw` (read from `file`, indexed by `locator`) for `env`/`instance`.
+pub fn build(
+    raw: RawConfig,
+    env: &str,
+    instance: Option<&str>,
+    file: &Path,
+    locator: &Locator,
+) -> Result<Config, Vec<Diagnostic>> {
+    let mut c = Checker { file, locator, found: Vec::new() };
+
+    check_project(&mut c, &raw.project);
+    if !names::is_region(&raw.region) {
+        c.error(
+            "region",
+            format!("`{}` is not an AWS region name", raw.region),
+            "use a region code such as us-west-1 or eu-central-1",
+        );
+    }
+    if let Some(account) = &raw.account {
+        if !names::is_account_id(account) {
+            c.error(
+                "account",
+                format!("`{account}` is not an AWS account id"),
+                "an account id is exactly 12 digits; quote it so YAML keeps leading zeros: account: \"012345678901\"",
+            );
+        }
+    }
+    if let Some(endpoint) = &raw.endpoint {
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.len() < 10 {
+            c.error(
+                "endpoint",
+                format!("`{endpoint}` is not an http(s) URL"),
+                "write the emulator's URL, e.g. http://127.0.0.1:4566, or remove the key for real AWS",
+            );
+        }
+        if raw.protected {
+            c.error(
+                "endpoint",
+                "a protected env cannot point at a custom endpoint",
+                "protected envs deploy to real AWS; remove `endpoint` or `protected`",
+            );
+        }
+    }
+    if raw.protected && raw.ephemeral {
+        c.error(
+            "ephemeral",
+            "an env cannot be both protected and ephemeral",
+            "protected envs are never torn down; ephemeral ones always are: keep one of the two",
+        );
+    }
+    let ttl = match &raw.ttl {
+        None => None,
+        Some(_) if !raw.ephemeral => {
+            c.error("ttl", "`ttl` only applies to ephemeral envs", "remove `ttl`, or set `ephemeral: true`");
+            None
+        }
+        Some(text) => match names::parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                c.error("ttl", e, "write a duration such as 30m, 12h or 7d");
+                None
+            }
+        },
+    };
+    if let Some(instance) = instance {
+        if !raw.ephemeral {
+            c.error(
+                "ephemeral",
+                format!("instance `{instance}` given, but env `{env}` is not ephemeral"),
+                "named instances exist only for ephemeral (test) envs: drop --instance, or set `ephemeral: true`",
+            );
+        }
+    }
+    if raw.allow_data_loss && !raw.protected {
+        c.error(
+            "allow_data_loss",
+            "`allow_data_loss` only applies to protected envs",
+            "other envs accept --allow-data-loss on the command line; remove the key",
+        );
+    }
+
+    let bucket = check_bucket(&mut c, raw.bucket);
+    let access = check_access(&mut c, raw.access);
+    let notifications = check_notifications(&mut c, raw.notifications);
+    let smoke = check_smoke(&mut c, raw.smoke, raw.protected);
+
+    let config = Config {
+        env: env.to_string(),
+        instance: instance.map(str::to_string),
+        project: raw.project,
+        region: raw.region,
+        account: raw.account,
+        endpoint: raw.endpoint,
+        protected: raw.protected,
+        ephemeral: raw.ephemeral,
+        ttl,
+        allow_data_loss: raw.allow_data_loss,
+        bucket,
+        access,
+        notifications,
+        smoke,
+        self_heal: raw.drift.self_heal,
+    };
+    check_derived_names(&mut c, &config);
+    if c.found.is_empty() { Ok(config) } else { Err(c.found) }
+}
+
+fn check_project(c: &mut Checker, project: &str) {
+    let ok = (2..=40).contains(&project.len())
+        && project.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && project.as_bytes()[0].is_ascii_lowercase()
+        && !project.ends_with('-');
+    if !ok {
+        c.error(
+            "project",
+            format!("`{project}` is not a valid project name"),
+            "use 2-40 lowercase letters, digits and hyphens, starting with a letter (it names the stack and bucket)",
+        );
+    }
+}
+
+fn check_bucket(c: &mut Checker, raw: RawBucket) -> Bucket {
+    let encryption = match raw.encryption {
+        None | Some(RawEncryption::SseS3) => Encryption::SseS3,
+        Some(RawEncryption::KmsKeyArn(arn)) => {
+            if !names::is_kms_key_arn(&arn) {
+                c.error(
+                    "bucket.encryption.kms_key_arn",
+                    format!("`{arn}` is not a KMS key ARN"),
+                    "use arn:aws:kms:<region>:<account>:key/<key id> (an alias ARN cannot be used in key policies)",
+                );
+            }
+            Encryption::SseKms { key_arn: arn }
+        }
+    };
+    let versioning = raw.versioning.unwrap_or(true);
+    let lifecycle = check_lifecycle(c, raw.lifecycle, versioning);
+    let access_logs = raw.access_logs.map(|logs| {
+        if let Err(problem) = names::check_bucket_name(&logs.bucket) {
+            c.error(
+                "bucket.access_logs.bucket",
+                format!("`{}` is not a valid bucket name: {problem}", logs.bucket),
+                "name an existing bucket in the same region that accepts S3 server access logs",
+            );
+        }
+        let prefix = logs.prefix.unwrap_or_default();
+        check_prefix(c, "bucket.access_logs.prefix", &prefix);
+        AccessLogs { bucket: logs.bucket, prefix }
+    });
+    check_tags(c, &raw.tags);
+    Bucket {
+        name_pattern: raw.name.unwrap_or_else(|| DEFAULT_BUCKET_NAME.to_string()),
+        versioning,
+        encryption,
+        lifecycle,
+        access_logs,
+        tags: raw.tags,
+    }
+}
+
+fn check_tags(c: &mut Checker, tags: &BTreeMap<String, String>) {
+    if tags.len() + MANAGED_BUCKET_TAGS > 50 {
+        c.error(
+            "bucket.tags",
+            format!("{} tags, plus {MANAGED_BUCKET_TAGS} the tool adds, exceed S3's limit of 50", tags.len()),
+            "merge or drop tags",
+        );
+    }
+    for (key, value) in tags {
+        let path = format!("bucket.tags.{key}");
+        if key.is_empty() || key.chars().count() > 128 {
+            c.error(&path, "tag keys must have 1 to 128 characters", "shorten the key");
+        }
+        if value.chars().count() > 256 {
+            c.error(&path, format!("tag value has {} characters, over the limit of 256", value.chars().count()), "shorten the value");
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") || key == TAG_MANAGED_BY || key.starts_with("provision:") {
+            c.error(
+                &path,
+                format!("tag key `{key}` is reserved"),
+                "`aws:` belongs to AWS and `managed-by`/`provision:` to this tool; choose another key",
+            );
+        }
+    }
+}
+
+fn check_prefix(c: &mut Checker, path: &str, prefix: &str) {
+    if prefix.starts_with('/') {
+        c.error(
+            path,
+            format!("prefix `{prefix}` starts with `/`"),
+            format!("S3 keys have no leading slash: write `{}`", prefix.trim_start_matches('/')),
+        );
+    }
+    if prefix.contains('*') || prefix.contains('?') {
+        c.error(path, format!("prefix `{prefix}` contains a wildcard"), "prefixes are literal; remove `*` and `?`");
+    }
+    if prefix.len() > 1024 {
+        c.error(path, "prefix is longer than S3's 1024-byte key limit", "shorten it");
+    }
+}
+
+fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Lifecycle {
+    let ia = raw.infrequent_access_after_days.unwrap_or(Some(DEFAULT_IA_DAYS));
+    let glacier = raw.glacier_after_days.unwrap_or(Some(DEFAULT_GLACIER_DAYS));
+    let base = "bucket.lifecycle";
+    check_transitions(c, base, ia, glacier, raw.expire_after_days);
+
+    let noncurrent = match raw.noncurrent_versions {
+        None => versioning.then_some(Noncurrent {
+            expire_after_days: Some(DEFAULT_NONCURRENT_EXPIRE_DAYS),
+            ..Noncurrent::default()
+        }),
+        Some(None) => None,
+        Some(Some(n)) => {
+            let path = format!("{base}.noncurrent_versions");
+            if !versioning {
+                c.error(
+                    &path,
+                    "noncurrent-version rules need versioning, which is off",
+                    "remove `noncurrent_versions`, or turn `bucket.versioning` on",
+                );
+            }
+            check_transitions(c, &path, n.infrequent_access_after_days, n.glacier_after_days, n.expire_after_days);
+            if n.keep_newest.is_some() && n.expire_after_days.is_none() {
+                c.error(
+                    &format!("{path}.keep_newest"),
+                    "`keep_newest` only applies together with `expire_after_days`",
+                    "add expire_after_days, or remove keep_newest",
+                );
+            }
+            if let Some(k) = n.keep_newest {
+                if !(1..=100).contains(&k) {
+                    c.error(&format!("{path}.keep_newest"), format!("{k} is outside 1..=100"), "S3 keeps 1 to 100 newer noncurrent versions");
+                }
+            }
+            if n == RawNoncurrent::default() {
+                c.error(&path, "no noncurrent-version action is set", "set expire_after_days, or write `noncurrent_versions: ~` to keep old versions forever");
+            }
+            Some(Noncurrent {
+                infrequent_access_after_days: n.infrequent_access_after_days,
+                glacier_after_days: n.glacier_after_days,
+                expire_after_days: n.expire_after_days,
+                keep_newest: n.keep_newest,
+            })
+        }
+    };
+    let abort = raw.abort_incomplete_uploads_after_days.unwrap_or(Some(DEFAULT_ABORT_DAYS));
+    if abort == Some(0) {
+        c.error(
+            &format!("{base}.abort_incomplete_uploads_after_days"),
+            "0 days is not allowed",
+            "use 1 or more days, or `~` to keep incomplete uploads",
+        );
+    }
+
+    let mut ids = BTreeSet::new();
+    let mut rules = Vec::new();
+    for (i, rule) in raw.rules.into_iter().enumerate() {
+        let path = format!("{base}.rules[{i}]");
+        if !ids.insert(rule.id.clone()) {
+            c.error(&format!("{path}.id"), format!("rule id `{}` is used twice", rule.id), "give each rule its own id");
+        }
+        if rule.id.is_empty() || rule.id.len() > 200 || rule.id.starts_with("provision-") {
+            c.error(
+                &format!("{path}.id"),
+                format!("`{}` is not a usable rule id", rule.id),
+                "use 1-200 characters, not starting with `provision-` (reserved for the default rules)",
+            );
+        }
+        check_prefix(c, &format!("{path}.prefix"), &rule.prefix);
+        if rule.prefix.is_empty() {
+            c.error(&format!("{path}.prefix"), "extra rules need a prefix", "the bucket-wide rule is set by the keys above; give this rule a prefix such as recordings/");
+        }
+        if rule.infrequent_access_after_days.is_none()
+            && rule.glacier_after_days.is_none()
+            && rule.expire_after_days.is_none()
+        {
+            c.error(&path, "the rule has no action", "set infrequent_access_after_days, glacier_after_days or expire_after_days");
+        }
+        check_transitions(c, &path, rule.infrequent_access_after_days, rule.glacier_after_days, rule.expire_after_days);
+        rules.push(LifecycleRule {
+            id: rule.id,
+            prefix: rule.prefix,
+            infrequent_access_after_days: rule.infrequent_access_after_days,
+            glacier_after_days: rule.glacier_after_days,
+            expire_after_days: rule.expire_after_days,
+        });
+    }
+    Lifecycle {
+        infrequent_access_after_days: ia,
+        glacier_after_days: glacier,
+        expire_after_days: raw.expire_after_days,
+        noncurrent,
+        abort_incomplete_uploads_after_days: abort,
+        rules,
+    }
+}
+
+/// S3's ordering rules for one set of transitions and an expiration.
+fn check_transitions(c: &mut Checker, path: &str, ia: Option<u32>, glacier: Option<u32>, expire: Option<u32>) {
+    if let Some(days) = ia {
+        if days < 30 {
+            c.error(
+                &format!("{path}.infrequent_access_after_days"),
+                format!("STANDARD_IA at {days} days is too early"),
+                "S3 moves objects to STANDARD_IA no earlier than 30 days after creation: use 30 or more",
+            );
+        }
+    }
+    if let (Some(ia), Some(glacier)) = (ia, glacier) {
+        if glacier < ia.saturating_add(30) {
+            c.error(
+                &format!("{path}.glacier_after_days"),
+                format!("GLACIER at {glacier} days is less than 30 days after STANDARD_IA ({ia} days)"),
+                format!("objects must stay 30 days in STANDARD_IA: use {} or more", ia.saturating_add(30)),
+            );
+        }
+    }
+    if glacier == Some(0) && ia.is_none() {
+        c.error(&format!("{path}.glacier_after_days"), "0 days is not allowed", "use 1 or more days");
+    }
+    if let Some(expire) = expire {
+        let last = glacier.or(ia);
+        if expire == 0 {
+            c.error(&format!("{path}.expire_after_days"), "0 days is not allowed", "use 1 or more days");
+        } else if let Some(last) = last.filter(|last| expire <= *last) {
+            c.error(
+                &format!("{path}.expire_after_days"),
+                format!("expiration at {expire} days is not after the last transition ({last} days)"),
+                format!("expire after more than {last} days, or remove the transitions this rule never reaches"),
+            );
+        }
+    }
+}
+
+fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>) -> Vec<Access> {
+    let mut out = Vec::new();
+    for (name, entry) in raw {
+        let path = format!("access.{name}");
+        if !names::is_entry_name(&name) {
+            c.error(
+                &path,
+                format!("`{name}` is not a valid access entry name"),
+                "use 1-32 lowercase letters, digits and hyphens, starting with a letter (it names the role and policy)",
+            );
+        }
+        let principal = match entry.principal {
+            RawPrincipal::Service(service) => {
+                if !names::is_service_principal(&service) {
+                    c.error(
+                        &format!("{path}.principal.service"),
+                        format!("`{service}` is not an AWS service principal"),
+                        "write the service's principal, e.g. lambda.amazonaws.com or ecs-tasks.amazonaws.com",
+                    );
+                }
+                Principal::Service { service }
+            }
+            RawPrincipal::RoleArn(arn) => match names::role_name_from_arn(&arn) {
+                Some(role) => Principal::Role { name: role.to_string(), arn },
+                None => {
+                    c.error(
+                        &format!("{path}.principal.role_arn"),
+                        format!("`{arn}` is not an IAM role ARN"),
+                        "use arn:aws:iam::<12-digit account>:role/<name>",
+                    );
+                    Principal::Role { name: String::new(), arn }
+                }
+            },
+            RawPrincipal::User(user) => {
+                if !names::is_iam_name(&user, 64) {
+                    c.error(
+                        &format!("{path}.principal.user"),
+                        format!("`{user}` is not a valid IAM user name"),
+                        "use 1-64 letters, digits and + = , . @ _ -",
+                    );
+                }
+                Principal::User { name: user }
+            }
+        };
+        let mut verbs = BTreeSet::new();
+        if entry.allow.is_empty() {
+            c.error(&format!("{path}.allow"), "no verbs are allowed", "list at least one of write, read, list, delete");
+        }
+        for (i, verb) in entry.allow.iter().enumerate() {
+            match Verb::ALL.iter().find(|v| v.name() == verb) {
+                Some(v) => {
+                    if !verbs.insert(*v) {
+                        c.error(&format!("{path}.allow[{i}]"), format!("`{verb}` is listed twice"), "remove the repeat");
+                    }
+                }
+                None => c.error(
+                    &format!("{path}.allow[{i}]"),
+                    format!("unknown verb `{verb}`"),
+                    names::suggest(verb, Verb::ALL.iter().map(|v| v.name()))
+                        .map(|s| format!("did you mean `{s}`? verbs are write, read, list, delete"))
+                        .unwrap_or_else(|| "verbs are write, read, list, delete".to_string()),
+                ),
+            }
+        }
+        if entry.prefixes.is_empty() {
+            c.error(
+                &format!("{path}.prefixes"),
+                "no prefixes are given",
+                "access is always scoped: list the key prefixes this entry may use, e.g. [\"calls/\"]",
+            );
+        }
+        for (i, prefix) in entry.prefixes.iter().enumerate() {
+            let p = format!("{path}.prefixes[{i}]");
+            check_prefix(c, &p, prefix);
+            if prefix.is_empty() {
+                c.error(&p, "an empty prefix grants the whole bucket", "name the prefix the entry needs, e.g. calls/");
+            }
+        }
+        out.push(Access { name, principal, verbs, prefixes: entry.prefixes });
+    }
+    out
+}
+
+fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>) -> Vec<Notification> {
+    let mut out: Vec<Notification> = Vec::new();
+    for (name, n) in raw {
+        let path = format!("notifications.{name}");
+        if !names::is_entry_name(&name) {
+            c.error(
+                &path,
+                format!("`{name}` is not a valid notification name"),
+                "use 1-32 lowercase letters, digits and hyphens, starting with a letter (it names the queue or topic)",
+            );
+        }
+        let target = match n.target {
+            RawTarget::Queue => Target::Queue,
+            RawTarget::Topic => Target::Topic,
+            RawTarget::Eventbridge => Target::Eventbridge,
+            RawTarget::LambdaArn(arn) => {
+                if !names::is_lambda_arn(&arn) {
+                    c.error(
+                        &format!("{path}.target.lambda_arn"),
+                        format!("`{arn}` is not a Lambda function ARN"),
+                        "use arn:aws:lambda:<region>:<account>:function:<name>",
+                    );
+                }
+                Target::Lambda { arn }
+            }
+        };
+        if target == Target::Eventbridge && (n.events.is_some() || n.prefix.is_some() || n.suffix.is_some()) {
+            c.error(
+                &path,
+                "EventBridge receives every event of the bucket; events, prefix and suffix do not apply",
+                "remove events/prefix/suffix and filter in an EventBridge rule instead",
+            );
+        }
+        let mut events = Vec::new();
+        let raw_events = n.events.unwrap_or_else(|| vec!["created".to_string()]);
+        if raw_events.is_empty() {
+            c.error(&format!("{path}.events"), "no events are listed", "list at least one of created, removed, restored, expired, transitioned");
+        }
+        for (i, e) in raw_events.iter().enumerate() {
+            match EventKind::NAMES.iter().find(|(k, _)| k == e) {
+                Some((_, kind)) if !events.contains(kind) => events.push(*kind),
+                Some(_) => c.error(&format!("{path}.events[{i}]"), format!("`{e}` is listed twice"), "remove the repeat"),
+                None => c.error(
+                    &format!("{path}.events[{i}]"),
+                    format!("unknown event `{e}`"),
+                    format!(
+                        "{}events are created, removed, restored, expired, transitioned",
+                        names::suggest(e, EventKind::NAMES.iter().map(|(k, _)| *k))
+                            .map(|s| format!("did you mean `{s}`? "))
+                            .unwrap_or_default()
+                    ),
+                ),
+            }
+        }
+        let prefix = n.prefix.unwrap_or_default();
+        let suffix = n.suffix.unwrap_or_default();
+        check_prefix(c, &format!("{path}.prefix"), &prefix);
+        let note = Notification { name, events, prefix, suffix, target };
+        if note.target != Target::Eventbridge {
+            for other in out.iter().filter(|o| o.target != Target::Eventbridge) {
+                let shared = note.events.iter().find(|e| other.events.contains(e));
+                let prefixes_overlap = note.prefix.starts_with(&other.prefix) || other.prefix.starts_with(&note.prefix);
+                let suffixes_overlap = note.suffix.ends_with(&other.suffix) || other.suffix.ends_with(&note.suffix);
+                if let (Some(event), true, true) = (shared, prefixes_overlap, suffixes_overlap) {
+                    c.error(
+                        &path,
+                        format!(
+                            "overlaps notification `{}`: both match `{}` for keys with prefix `{}` and suffix `{}`",
+                            other.name,
+                            event.s3_event(),
+                            if note.prefix.len() > other.prefix.len() { &note.prefix } else { &other.prefix },
+                            if note.suffix.len() > other.suffix.len() { &note.suffix } else { &other.suffix },
+                        ),
+                        "S3 rejects overlapping rules for the same event type: make the prefixes or suffixes disjoint, or merge the two",
+                    );
+                }
+            }
+        }
+        out.push(note);
+    }
+    out
+}
+
+fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Smoke {
+    let probe_prefix = raw.probe_prefix.unwrap_or_else(|| DEFAULT_PROBE_PREFIX.to_string());
+    check_prefix(c, "smoke.probe_prefix", &probe_prefix);
+    if probe_prefix.is_empty() || !probe_prefix.ends_with('/') {
+        c.error(
+            "smoke.probe_prefix",
+            format!("probe prefix `{probe_prefix}` must be a folder-like prefix ending in `/`"),
+            "probes stay under their own prefix, e.g. _probe/",
+        );
+    }
+    if raw.trust_deployer && protected {
+        c.error(
+            "smoke.trust_deployer",
+            "a protected env cannot trust the deploying account in its roles",
+            "the smoke test of a protected env checks access with IAM's policy simulator instead; remove the key",
+        );
+    }
+    let timeout = raw.notification_timeout_secs.unwrap_or(20);
+    if !(1..=300).contains(&timeout) {
+        c.error("smoke.notification_timeout_secs", format!("{timeout} s is outside 1..=300"), "use a bounded wait such as 20");
+    }
+    Smoke {
+        probe_prefix,
+        check_notifications: raw.check_notifications.unwrap_or(!protected),
+        notification_timeout: Duration::from_secs(timeout.into()),
+        trust_deployer: raw.trust_deployer,
+    }
+}
+
+/// Checks the names that are derived from several keys: the bucket name, role, policy and queue names.
+fn check_derived_names(c: &mut Checker, config: &Config) {
+    let account = config.account.as_deref().unwrap_or(PLACEHOLDER_ACCOUNT);
+    let region = config.region.clone();
+    let placeholders = config.placeholders(account, &region);
+    match expand_pattern(&config.bucket.name_pattern, &placeholders) {
+        Err(unknown) => c.error(
+            "bucket.name",
+            format!("unknown placeholder `{unknown}` in the bucket name"),
+            "placeholders are {project}, {env}, {instance}, {stack}, {account}, {region}",
+        ),
+        Ok(name) => {
+            if let Err(problem) = names::check_bucket_name(&name) {
+                let note = if config.account.is_none() && config.bucket.name_pattern.contains("{account}") {
+                    " (account checked as a 12-digit placeholder)"
+                } else {
+                    ""
+                };
+                c.error("bucket.name", format!("the bucket name renders as `{name}`{note}, which {problem}"), names::BUCKET_NAME_RULES);
+            }
+            if config.ephemeral
+                && !(config.bucket.name_pattern.contains("{stack}") || config.bucket.name_pattern.contains("{instance}"))
+            {
+                c.error(
+                    "bucket.name",
+                    "in an ephemeral env every instance needs its own bucket",
+                    "put {stack} or {instance} in the bucket name pattern",
+                );
+            }
+            if config.bucket.access_logs.as_ref().is_some_and(|logs| logs.bucket == name) {
+                c.error("bucket.access_logs.bucket", "a bucket cannot log to itself", "send access logs to a separate bucket");
+            }
+        }
+    }
+    for entry in &config.access {
+        let name = config.iam_name(&entry.name);
+        if matches!(entry.principal, Principal::Service { .. }) && name.len() > 64 {
+            c.error(
+                &format!("access.{}", entry.name),
+                format!("the role name `{name}` is {} characters, over IAM's 64", name.len()),
+                "shorten the entry name or the project name",
+            );
+        }
+    }
+    for n in &config.notifications {
+        let name = config.target_name(&n.name);
+        if n.target == Target::Queue && name.len() > 80 {
+            c.error(
+                &format!("notifications.{}", n.name),
+                format!("the queue name `{name}` is {} characters, over SQS's 80", name.len()),
+                "shorten the notification name or the project name",
+            );
+        }
+    }
+    if config.ephemeral && config.smoke.probe_prefix.is_empty() {
+        c.error("smoke.probe_prefix", "empty probe prefix", "use _probe/");
+    }
+}

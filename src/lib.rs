@@ -1,0 +1,10 @@
+//! `provision`: gives a team a private, versioned, encrypted S3 data bucket from one typed config file, and keeps
+//! it that way. See README.md for the user's view; each module below is one concern.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod names;
+pub mod output;
+pub mod privilege;
+pub mod render;

@@ -1,0 +1,224 @@
+//! Naming rules of AWS (bucket names, ARNs, regions) and small parsers shared by config and commands.
+
+use std::time::Duration;
+
+/// Shown as the hint for every bucket-name problem.
+pub const BUCKET_NAME_RULES: &str = "S3 bucket names have 3-63 characters: lowercase letters, digits, hyphens and dots, \
+     starting and ending with a letter or digit; no `..`, not an IP address, no `xn--`/`sthree-` prefix and no \
+     `-s3alias`/`--ol-s3` suffix. Shorten the project or set bucket.name to a pattern that fits";
+
+/// Checks S3's general-purpose bucket naming rules; Err says which one is broken.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    if !(3..=63).contains(&name.len()) {
+        return Err(format!("has {} characters (3-63 allowed)", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.')) {
+        return Err(format!("contains `{c}` (only lowercase letters, digits, `-` and `.` are allowed)"));
+    }
+    let first_last_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !first_last_ok(name.chars().next()) || !first_last_ok(name.chars().last()) {
+        return Err("must start and end with a letter or digit".into());
+    }
+    if name.contains("..") {
+        return Err("contains `..`".into());
+    }
+    if name.contains(".-") || name.contains("-.") {
+        return Err("has a dot next to a hyphen".into());
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|part| part.parse::<u8>().is_ok()) {
+        return Err("looks like an IP address".into());
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Err(format!("starts with the reserved prefix `{prefix}`"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return Err(format!("ends with the reserved suffix `{suffix}`"));
+        }
+    }
+    Ok(())
+}
+
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `us-west-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-4`, `cn-north-1`.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let (Some(number), true) = (parts.last(), (3..=4).contains(&parts.len())) else {
+        return false;
+    };
+    parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[0].len() == 2
+        && !number.is_empty()
+        && number.len() <= 2
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_partition(s: &str) -> bool {
+    matches!(s, "aws" | "aws-cn" | "aws-us-gov")
+}
+
+/// Splits `arn:partition:service:region:account:resource`.
+fn arn_parts(arn: &str) -> Option<[&str; 5]> {
+    let mut it = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
+        (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    is_partition(partition).then_some([partition, service, region, account, resource])
+}
+
+pub fn is_kms_key_arn(arn: &str) -> bool {
+    matches!(arn_parts(arn), Some([_, "kms", region, account, resource])
+        if is_region(region) && is_account_id(account)
+            && resource.strip_prefix("key/").is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))
+}
+
+pub fn is_lambda_arn(arn: &str) -> bool {
+    matches!(arn_parts(arn), Some([_, "lambda", region, account, resource])
+        if is_region(region) && is_account_id(account)
+            && resource.strip_prefix("function:").is_some_and(|name| {
+                let name = name.split(':').next().unwrap_or_default();
+                !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }))
+}
+
+/// The role name of `arn:aws:iam::<account>:role[/path]/name`.
+pub fn role_name_from_arn(arn: &str) -> Option<&str> {
+    match arn_parts(arn) {
+        Some([_, "iam", "", account, resource]) if is_account_id(account) => {
+            let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+            is_iam_name(name, 64).then_some(name)
+        }
+        _ => None,
+    }
+}
+
+/// IAM user/role names: letters, digits and `+=,.@_-`.
+pub fn is_iam_name(name: &str, max: usize) -> bool {
+    (1..=max).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+pub fn is_service_principal(s: &str) -> bool {
+    s.strip_suffix(".amazonaws.com").is_some_and(|service| {
+        !service.is_empty() && service.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    })
+}
+
+/// Names of access entries and notifications: they become parts of role, policy and queue names.
+pub fn is_entry_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.ends_with('-')
+        // `a-b` and `a--b` would share the logical id `AB`.
+        && !s.contains("--")
+}
+
+/// Instance names (`pr-42`): part of the stack and bucket names.
+pub fn is_instance_name(s: &str) -> bool {
+    (1..=24).contains(&s.len())
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.ends_with('-')
+}
+
+/// `90s`, `30m`, `12h`, `7d`, `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration"))?;
+    let secs = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("`{text}` has no unit (s, m, h, d or w)")),
+    };
+    if n == 0 {
+        return Err(format!("`{text}` is zero"));
+    }
+    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| format!("`{text}` is too long"))
+}
+
+/// The closest candidate to a misspelt word, if one is close enough to be what was meant.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            prev = current;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        assert!(check_bucket_name("call-data-prod-123456789012-us-west-1").is_ok());
+        assert!(check_bucket_name("ab").unwrap_err().contains("2 characters"));
+        assert!(check_bucket_name(&"a".repeat(64)).is_err());
+        assert!(check_bucket_name("Call-data").unwrap_err().contains("`C`"));
+        assert!(check_bucket_name("a..b").unwrap_err().contains(".."));
+        assert!(check_bucket_name("192.168.1.10").unwrap_err().contains("IP"));
+        assert!(check_bucket_name("xn--abc").unwrap_err().contains("xn--"));
+        assert!(check_bucket_name("data-s3alias").unwrap_err().contains("-s3alias"));
+        assert!(check_bucket_name("-data").is_err());
+        assert!(check_bucket_name("data_x").is_err());
+    }
+
+    #[test]
+    fn arns_and_ids() {
+        assert!(is_account_id("012345678901"));
+        assert!(!is_account_id("12345"));
+        assert!(is_region("us-west-1") && is_region("us-gov-west-1") && !is_region("uswest1") && !is_region("US-WEST-1"));
+        assert!(is_kms_key_arn("arn:aws:kms:us-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"));
+        assert!(!is_kms_key_arn("arn:aws:kms:us-west-1:123456789012:alias/data"));
+        assert_eq!(role_name_from_arn("arn:aws:iam::123456789012:role/team/analyst"), Some("analyst"));
+        assert_eq!(role_name_from_arn("arn:aws:iam::123456789012:user/analyst"), None);
+        assert!(is_lambda_arn("arn:aws:lambda:us-west-1:123456789012:function:transcribe"));
+        assert!(!is_lambda_arn("arn:aws:lambda:us-west-1:123456789012:layer:x"));
+        assert!(is_service_principal("lambda.amazonaws.com") && !is_service_principal("lambda"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("7").is_err());
+        assert!(parse_duration("0h").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999w").is_err());
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("wrte", ["write", "read", "list", "delete"]), Some("write"));
+        assert_eq!(suggest("banana", ["write", "read"]), None);
+    }
+}

@@ -1,0 +1,216 @@
+//! Where output goes, and how the process ends.
+//!
+//! Data goes to stdout (text, or one JSON document with `--output json`); progress and logs go to stderr, live on
+//! a terminal and as plain lines elsewhere (CI). Commands write through a [`Printer`] so tests can capture both.
+
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// Process exit codes, converted in one place ([`ExitStatus::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitStatus {
+    /// 0: done, in sync.
+    Success,
+    /// 2: differences found (drift, pending changes, a plan with changes).
+    Differences,
+    /// 1: an error (invalid config, AWS failure, a failed check).
+    Failure,
+    /// 3: refused by a safety guard (data loss, protected env, missing confirmation).
+    Refused,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Differences => 2,
+            ExitStatus::Refused => 3,
+        }
+    }
+
+    /// The worse of two outcomes (for several envs at once): refused > error > differences > success.
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        self.max(other)
+    }
+}
+
+/// An action a safety guard refused; exits with code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {reason}")]
+pub struct Refused {
+    pub reason: String,
+}
+
+pub fn refuse(reason: impl Into<String>) -> anyhow::Error {
+    Refused { reason: reason.into() }.into()
+}
+
+/// The exit status an error stands for.
+pub fn status_of(error: &anyhow::Error) -> ExitStatus {
+    if error.chain().any(|e| e.is::<Refused>()) { ExitStatus::Refused } else { ExitStatus::Failure }
+}
+
+/// `error: top` then `  Caused by: next` for each link of the chain.
+pub fn format_error(error: &anyhow::Error) -> String {
+    let mut out = format!("error: {error}");
+    for cause in error.chain().skip(1) {
+        out.push_str(&format!("\n  Caused by: {cause}"));
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Readable text.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+    /// Text, plus GitHub Actions `::error` annotations for findings (drift).
+    Github,
+}
+
+type Sink = Arc<Mutex<dyn Write + Send>>;
+
+/// Hands out stdout/stderr and knows the output format and whether stderr is a live terminal.
+#[derive(Clone)]
+pub struct Printer {
+    pub format: Format,
+    /// Live progress (redrawn lines) only on a terminal and outside CI.
+    pub live: bool,
+    /// Whether stdin is a terminal (confirmation prompts).
+    pub interactive: bool,
+    out: Sink,
+    err: Sink,
+}
+
+impl Printer {
+    pub fn stdio(format: Format) -> Self {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        Printer {
+            format,
+            live: std::io::stderr().is_terminal() && !ci,
+            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            out: Arc::new(Mutex::new(std::io::stdout())),
+            err: Arc::new(Mutex::new(std::io::stderr())),
+        }
+    }
+
+    /// A printer writing into buffers, for tests: (printer, stdout, stderr).
+    pub fn capture(format: Format) -> (Self, Captured, Captured) {
+        let out = Captured::default();
+        let err = Captured::default();
+        let printer = Printer {
+            format,
+            live: false,
+            interactive: false,
+            out: Arc::new(Mutex::new(out.clone())),
+            err: Arc::new(Mutex::new(err.clone())),
+        };
+        (printer, out, err)
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Writes data (a line of text) to stdout.
+    pub fn data(&self, text: impl AsRef<str>) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(out, "{}", text.as_ref());
+        let _ = out.flush();
+    }
+
+    /// Writes one JSON document to stdout.
+    pub fn json_doc(&self, value: &impl Serialize) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => self.data(text),
+            Err(e) => self.log(format!("error: cannot encode JSON output: {e}")),
+        }
+    }
+
+    /// Writes a progress or log line to stderr.
+    pub fn log(&self, text: impl AsRef<str>) {
+        let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(err, "{}", text.as_ref());
+        let _ = err.flush();
+    }
+
+    /// Rewrites the current stderr line on a terminal; a plain line elsewhere.
+    pub fn progress(&self, text: impl AsRef<str>) {
+        let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
+        if self.live {
+            let _ = write!(err, "\r\x1b[2K{}", text.as_ref());
+        } else {
+            let _ = writeln!(err, "{}", text.as_ref());
+        }
+        let _ = err.flush();
+    }
+
+    /// Ends a live progress line.
+    pub fn progress_done(&self) {
+        if self.live {
+            let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(err);
+        }
+    }
+
+    /// Asks a yes/no question on the terminal; false when not interactive.
+    pub fn confirm(&self, question: &str) -> bool {
+        if !self.interactive {
+            return false;
+        }
+        {
+            let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = write!(err, "{question} [y/N] ");
+            let _ = err.flush();
+        }
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+    }
+}
+
+/// A shared buffer that implements `Write`, for capturing output in tests.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_status_wins() {
+        assert_eq!(ExitStatus::Success.worst(ExitStatus::Differences), ExitStatus::Differences);
+        assert_eq!(ExitStatus::Failure.worst(ExitStatus::Differences), ExitStatus::Failure);
+        assert_eq!(ExitStatus::Refused.worst(ExitStatus::Failure), ExitStatus::Refused);
+    }
+
+    #[test]
+    fn error_chain_and_refusal() {
+        let e = anyhow::Error::from(Refused { reason: "protected".into() }).context("teardown of prod");
+        assert_eq!(format_error(&e), "error: teardown of prod\n  Caused by: refused: protected");
+        assert_eq!(status_of(&e), ExitStatus::Refused);
+        assert_eq!(status_of(&anyhow::anyhow!("x")), ExitStatus::Failure);
+    }
+}
