@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::aws::AwsArgs;
 use crate::output::Format;
 
 /// Production-grade S3 data buckets from one typed config file.
@@ -17,6 +18,10 @@ pub struct Cli {
 
     #[command(flatten)]
     pub global: Global,
+
+    /// `provision --env E`: the main job (deploy), without naming the subcommand.
+    #[command(flatten)]
+    pub deploy: DeployArgs,
 }
 
 #[derive(Debug, Args)]
@@ -28,10 +33,17 @@ pub struct Global {
     /// Directory of the env files (`<env>.yaml`).
     #[arg(long, global = true, default_value = "stacks", env = "PROVISION_STACKS_DIR")]
     pub stacks_dir: PathBuf,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Deploy an env through a change set (the default command): preview, guard, confirm, execute, follow.
+    Deploy(DeployArgs),
+    /// Create a change set, show it, delete it. Exit 0 no changes, 2 changes, 3 the data guard would refuse.
+    Plan(PlanArgs),
     /// Check env files (all of them without --env), render them and check least privilege; no AWS call.
     Validate(ValidateArgs),
     /// Render the CloudFormation template and policy documents of an env.
@@ -58,4 +70,56 @@ pub struct RenderArgs {
     /// Write template.yaml and policies/*.json into this directory instead of printing the template.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Which env (and instance) a command works on.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Env to work on: the file `<stacks-dir>/<NAME>.yaml`.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Instance of an ephemeral env (e.g. pr-42): its own stack and bucket.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+impl Target {
+    pub fn env(&self) -> anyhow::Result<&str> {
+        self.env.as_deref().ok_or_else(|| anyhow::anyhow!("--env is required (e.g. `provision --env local`)"))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Do not ask for confirmation (required for protected envs when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Allow a change that replaces or removes the data bucket (protected envs also need it in the env file).
+    #[arg(long)]
+    pub allow_data_loss: bool,
+    /// Wait this long for an operation already in progress on the stack (e.g. 15m); 0 fails at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration_arg)]
+    pub wait_timeout: std::time::Duration,
+    /// Expiry of an ephemeral instance from now (e.g. 6h), overriding the env file's `ttl`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub ttl: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Judge the plan as a deploy with --allow-data-loss would.
+    #[arg(long)]
+    pub allow_data_loss: bool,
+}
+
+/// Durations on the command line: `0s`, `90s`, `15m`, `6h`, `7d`.
+pub fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" || text.trim() == "0s" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::names::parse_duration(text)
 }

@@ -1,9 +1,11 @@
 //! `provision`: gives a team a private, versioned, encrypted S3 data bucket from one typed config file, and keeps
 //! it that way. See README.md for the user's view; each module below is one concern.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deploy;
 pub mod names;
 pub mod output;
 pub mod privilege;

@@ -1,11 +1,18 @@
 //! One file per command; [`run`] dispatches and turns errors into exit codes.
 
+mod deploy;
+mod plan;
 mod render;
 mod schema;
 mod validate;
 
-use crate::cli::{Cli, Command};
+use anyhow::Result;
+
+use crate::aws::Aws;
+use crate::cli::{Cli, Command, Global, Target};
+use crate::config::Config;
 use crate::output::{ExitStatus, Printer, format_error, status_of};
+use crate::render::Rendered;
 
 /// Runs the command line and returns how the process should exit. Errors are printed here, once.
 pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
@@ -14,7 +21,10 @@ pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
         Some(Command::Validate(args)) => validate::run(global, &args, printer),
         Some(Command::Render(args)) => render::run(global, &args, printer),
         Some(Command::Schema) => schema::run(printer),
-        None => Err(anyhow::anyhow!("no command given; see `provision --help`")),
+        Some(Command::Deploy(args)) => block_on(deploy::run(global, &args, printer)),
+        Some(Command::Plan(args)) => block_on(plan::run(global, &args, printer)),
+        None if cli.deploy.target.env.is_some() => block_on(deploy::run(global, &cli.deploy, printer)),
+        None => Err(anyhow::anyhow!("no command given: try `provision --env local`, or see `provision --help`")),
     };
     match result {
         Ok(status) => status,
@@ -23,4 +33,32 @@ pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
             status_of(&error)
         }
     }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(future)
+}
+
+/// Loads, renders and least-privilege checks one env: what every AWS command starts from.
+pub(crate) fn load_rendered(global: &Global, target: &Target) -> Result<(Config, Rendered)> {
+    let config = crate::config::load(&global.stacks_dir, target.env()?, target.instance.as_deref())?;
+    let rendered = crate::render::render(&config)?;
+    let violations = crate::privilege::check(&config, &rendered.template_value);
+    if !violations.is_empty() {
+        let list: Vec<String> = violations.iter().map(|v| format!("  - {v}")).collect();
+        anyhow::bail!("the rendered template of {} breaks least privilege:\n{}", config.env, list.join("\n"));
+    }
+    Ok((config, rendered))
+}
+
+/// Resolves the account of the credentials and refuses another one than the env file names.
+pub(crate) async fn check_account(aws: &Aws, config: &Config) -> Result<String> {
+    let account = aws.account().await?;
+    deploy::check_account_matches(&account, config).await?;
+    Ok(account)
 }

@@ -6,13 +6,8 @@ use crate::cli::{Global, RenderArgs};
 use crate::output::{ExitStatus, Printer};
 
 pub fn run(global: &Global, args: &RenderArgs, printer: &Printer) -> Result<ExitStatus> {
-    let config = crate::config::load(&global.stacks_dir, &args.env, args.instance.as_deref())?;
-    let rendered = crate::render::render(&config)?;
-    let violations = crate::privilege::check(&config, &rendered.template_value);
-    if !violations.is_empty() {
-        let list: Vec<String> = violations.iter().map(|v| format!("  - {v}")).collect();
-        anyhow::bail!("the rendered template breaks least privilege:\n{}", list.join("\n"));
-    }
+    let target = crate::cli::Target { env: Some(args.env.clone()), instance: args.instance.clone() };
+    let (config, rendered) = super::load_rendered(global, &target)?;
     if let Some(dir) = &args.out {
         let policies = dir.join("policies");
         std::fs::create_dir_all(&policies).with_context(|| format!("cannot create {}", policies.display()))?;

@@ -1,0 +1,163 @@
+//! The one place AWS clients are built: region, credentials, endpoint, TLS trust and retries.
+//!
+//! Nothing else in the tool knows whether it talks to AWS or to an emulator; commands receive an [`Aws`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::config::Config;
+
+/// Connection settings for AWS, shared by every command that talks to it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// AWS region; defaults to the env file's `region`.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Named profile from the shared AWS config files.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Custom endpoint (an emulator, a VPC endpoint); also `AWS_ENDPOINT_URL` or `endpoint:` in the env file.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// PEM file with extra CA certificates to trust (an emulator's HTTPS, a corporate proxy).
+    #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Attempts per AWS call, with exponential backoff for throttling and transient errors.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub max_attempts: u32,
+}
+
+/// The clients one command needs, all built from one [`SdkConfig`].
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub sdk: SdkConfig,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+impl Aws {
+    /// Builds clients for `config`'s env; command-line settings win over the env file.
+    pub async fn connect(args: &AwsArgs, config: &Config) -> Result<Aws> {
+        let region = args.region.clone().unwrap_or_else(|| config.region.clone());
+        let endpoint = args.endpoint_url.clone().or_else(|| config.endpoint.clone()).filter(|e| !e.is_empty());
+        let retry = RetryConfig::standard()
+            .with_max_attempts(args.max_attempts.max(1))
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(10));
+        // Bounded so that an unreachable or hung endpoint gives an error instead of a hang.
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(60))
+            .operation_attempt_timeout(Duration::from_secs(90))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.clone()))
+            .retry_config(retry)
+            .timeout_config(timeouts);
+        if let Some(profile) = &args.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(endpoint) = &endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(path) = &args.ca_bundle {
+            loader = loader.http_client(http_client_trusting(path)?);
+        }
+        let sdk = loader.load().await;
+        Ok(Aws::from_sdk(sdk, region, endpoint))
+    }
+
+    /// Clients from an existing SDK config (tests build one around mock or emulator settings).
+    pub fn from_sdk(sdk: SdkConfig, region: String, endpoint: Option<String>) -> Aws {
+        // Emulators and custom endpoints do not serve virtual-hosted bucket names.
+        let s3_config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(endpoint.is_some()).build();
+        Aws {
+            cfn: aws_sdk_cloudformation::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
+            sdk,
+            region,
+            endpoint,
+        }
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity).
+    pub async fn account(&self) -> Result<String> {
+        let identity = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_error(e, "GetCallerIdentity"))
+            .context("cannot find out which AWS account the credentials belong to (check credentials, profile and endpoint)")?;
+        identity.account.context("STS returned no account id")
+    }
+}
+
+fn http_client_trusting(path: &PathBuf) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::tls;
+    let pem = std::fs::read(path).with_context(|| format!("cannot read CA bundle {}", path.display()))?;
+    let trust = tls::TrustStore::empty().with_native_roots(true).with_pem_certificate(pem);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .with_context(|| format!("CA bundle {} is not usable", path.display()))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
+}
+
+/// The error code of an SDK error (`ValidationError`, `NoSuchBucket`, ...), when AWS sent one.
+pub fn error_code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
+    error.code()
+}
+
+/// Turns an SDK error into a readable error: `Operation failed: Code: message`, or the transport problem.
+pub fn aws_error<E, R>(error: aws_sdk_cloudformation::error::SdkError<E, R>, operation: &str) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_cloudformation::error::SdkError;
+    let text = match &error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!(
+                "{operation} failed: {}: {}",
+                e.code().unwrap_or("UnknownError"),
+                e.message().unwrap_or("no message")
+            )
+        }
+        SdkError::TimeoutError(_) => format!("{operation} timed out (is the endpoint reachable?)"),
+        SdkError::DispatchFailure(failure) => {
+            let kind = if failure.is_io() {
+                "connection failed"
+            } else if failure.is_timeout() {
+                "timed out"
+            } else {
+                "could not be sent"
+            };
+            let source = std::error::Error::source(&error).map(|s| format!(": {s}")).unwrap_or_default();
+            format!("{operation} {kind}{source} (is the endpoint reachable?)")
+        }
+        SdkError::ResponseError(_) => format!("{operation} got an unreadable response"),
+        _ => format!("{operation} failed: {error}"),
+    };
+    anyhow::anyhow!(text)
+}

@@ -1,0 +1,49 @@
+//! `provision --env E` / `provision deploy`: validate, render, check the account, deploy, print the outputs.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::aws::Aws;
+use crate::cli::{DeployArgs, Global};
+use crate::deploy::{self, Options};
+use crate::output::{ExitStatus, Printer, refuse};
+
+pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Result<ExitStatus> {
+    let (config, rendered) = super::load_rendered(global, &args.target)?;
+    let aws = Aws::connect(&global.aws, &config).await?;
+    super::check_account(&aws, &config).await?;
+    let options = Options {
+        yes: args.yes,
+        allow_data_loss: args.allow_data_loss,
+        wait_timeout: args.wait_timeout,
+        operation_timeout: Duration::from_secs(3600),
+        ttl: args.ttl,
+    };
+    let report = deploy::deploy(&aws.cfn, &config, &rendered, &options, printer).await?;
+    if printer.json() {
+        printer.json_doc(&serde_json::json!({ "env": config.env, "deploy": report }));
+    } else {
+        let did = match report.action {
+            "create" => "created",
+            "update" => "updated",
+            _ => "no changes",
+        };
+        printer.data(format!("stack {}: {did} ({} ms)", report.stack, report.timings_ms.get("total").copied().unwrap_or(0)));
+        for (key, value) in &report.outputs {
+            printer.data(format!("  {key:<28} {value}"));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Refuses to work on an account other than the env file's `account:`.
+pub async fn check_account_matches(actual: &str, config: &crate::config::Config) -> Result<()> {
+    match &config.account {
+        Some(expected) if expected != actual => Err(refuse(format!(
+            "the credentials belong to account {actual}, but env {} is for account {expected}; switch credentials or profile",
+            config.env
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,36 @@
+//! `provision plan`: the change set a deploy would execute, without executing it.
+
+use anyhow::Result;
+
+use crate::aws::Aws;
+use crate::cli::{Global, PlanArgs};
+use crate::output::{ExitStatus, Printer};
+
+pub async fn run(global: &Global, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
+    let (config, rendered) = super::load_rendered(global, &args.target)?;
+    let aws = Aws::connect(&global.aws, &config).await?;
+    super::check_account(&aws, &config).await?;
+    let report = crate::deploy::plan(&aws.cfn, &config, &rendered, args.allow_data_loss).await?;
+    let status = match (&report.refused, report.changes.is_empty()) {
+        (Some(_), _) => ExitStatus::Refused,
+        (None, true) => ExitStatus::Success,
+        (None, false) => ExitStatus::Differences,
+    };
+    if printer.json() {
+        printer.json_doc(&serde_json::json!({ "env": config.env, "plan": report, "exit_code": status.code() }));
+        return Ok(status);
+    }
+    if report.changes.is_empty() {
+        printer.data(format!("stack {}: no changes", report.stack));
+    } else {
+        let verb = if report.exists { "update" } else { "create" };
+        printer.data(format!("stack {}: {verb}, {} change(s)", report.stack, report.changes.len()));
+        for change in &report.changes {
+            printer.data(format!("  {change}"));
+        }
+    }
+    if let Some(reason) = &report.refused {
+        printer.log(format!("error: refused: {reason}"));
+    }
+    Ok(status)
+}

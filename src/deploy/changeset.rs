@@ -1,0 +1,218 @@
+//! Change sets: create, wait, describe, judge (data guard), delete.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Tag};
+use serde::Serialize;
+
+use crate::aws::aws_error;
+
+/// One resource change, as shown to the user and judged by the data guard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// Add, Modify, Remove, Import, Dynamic.
+    pub action: String,
+    /// True, False or Conditional (for Modify).
+    pub replacement: Option<String>,
+    /// The properties that change (from the change's details).
+    pub properties: Vec<String>,
+}
+
+impl Change {
+    pub fn replaces(&self) -> bool {
+        matches!(self.replacement.as_deref(), Some("True" | "Conditional"))
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = match self.action.as_str() {
+            "Add" => "+",
+            "Remove" => "-",
+            _ => "~",
+        };
+        write!(f, "{sign} {:<7} {} ({})", self.action, self.logical_id, self.resource_type)?;
+        match self.replacement.as_deref() {
+            Some("True") => write!(f, "  REPLACED")?,
+            Some("Conditional") => write!(f, "  may be REPLACED")?,
+            _ => {}
+        }
+        if !self.properties.is_empty() {
+            write!(f, "  [{}]", self.properties.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A created change set, or the news that there is nothing to change.
+#[derive(Debug, Clone)]
+pub enum Planned {
+    NoChanges,
+    Changes { id: String, changes: Vec<Change> },
+}
+
+/// CloudFormation's two phrasings for an empty change set.
+pub fn means_no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+pub struct Request<'a> {
+    pub stack: &'a str,
+    pub template: &'a str,
+    pub tags: &'a [(String, String)],
+    pub create: bool,
+}
+
+/// Creates a change set and waits until CloudFormation has computed it.
+pub async fn create(cfn: &Client, request: &Request<'_>, timeout: Duration) -> Result<Planned> {
+    let name = format!("provision-{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000);
+    let created = cfn
+        .create_change_set()
+        .stack_name(request.stack)
+        .change_set_name(&name)
+        .change_set_type(if request.create { ChangeSetType::Create } else { ChangeSetType::Update })
+        .template_body(request.template)
+        .capabilities(Capability::CapabilityNamedIam)
+        .set_tags(Some(request.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .description("created by provision")
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "CreateChangeSet"))
+        .with_context(|| format!("cannot create a change set for stack {}", request.stack))?;
+    let id = created.id.unwrap_or(name);
+
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let described = cfn
+            .describe_change_set()
+            .change_set_name(&id)
+            .stack_name(request.stack)
+            .send()
+            .await
+            .map_err(|e| aws_error(e, "DescribeChangeSet"))?;
+        match described.status {
+            Some(ChangeSetStatus::CreateComplete) => break,
+            Some(ChangeSetStatus::Failed) => {
+                let reason = described.status_reason.unwrap_or_default();
+                if means_no_changes(&reason) {
+                    delete(cfn, request.stack, &id).await;
+                    return Ok(Planned::NoChanges);
+                }
+                delete(cfn, request.stack, &id).await;
+                anyhow::bail!("the change set for stack {} failed: {reason}", request.stack);
+            }
+            _ => {}
+        }
+        anyhow::ensure!(
+            started.elapsed() < timeout,
+            "the change set for stack {} was not ready after {}s",
+            request.stack,
+            timeout.as_secs()
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+    let changes = describe(cfn, request.stack, &id).await?;
+    if changes.is_empty() {
+        delete(cfn, request.stack, &id).await;
+        return Ok(Planned::NoChanges);
+    }
+    Ok(Planned::Changes { id, changes })
+}
+
+/// Every change of a change set, across pages.
+pub async fn describe(cfn: &Client, stack: &str, id: &str) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    let mut token = None;
+    loop {
+        let page = cfn
+            .describe_change_set()
+            .change_set_name(id)
+            .stack_name(stack)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error(e, "DescribeChangeSet"))?;
+        for change in page.changes.unwrap_or_default() {
+            let Some(rc) = change.resource_change else { continue };
+            let mut properties: Vec<String> = rc
+                .details
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| d.target.and_then(|t| t.name))
+                .collect();
+            properties.sort();
+            properties.dedup();
+            changes.push(Change {
+                logical_id: rc.logical_resource_id.unwrap_or_default(),
+                resource_type: rc.resource_type.unwrap_or_default(),
+                action: rc.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
+                replacement: rc.replacement.map(|r| r.as_str().to_string()),
+                properties,
+            });
+        }
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(changes);
+        }
+    }
+}
+
+/// Deletes a change set; failure to clean up is not worth failing the command for.
+pub async fn delete(cfn: &Client, stack: &str, id: &str) {
+    let _ = cfn.delete_change_set().change_set_name(id).stack_name(stack).send().await;
+}
+
+/// The changes that would lose data: the data bucket removed or replaced.
+pub fn data_loss(changes: &[Change]) -> Vec<&Change> {
+    changes
+        .iter()
+        .filter(|c| c.logical_id == crate::render::BUCKET_ID || c.resource_type == "AWS::S3::Bucket")
+        .filter(|c| c.action == "Remove" || (c.action == "Modify" && c.replaces()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(id: &str, action: &str, replacement: Option<&str>) -> Change {
+        Change {
+            logical_id: id.into(),
+            resource_type: if id == "DataBucket" { "AWS::S3::Bucket" } else { "AWS::IAM::Role" }.into(),
+            action: action.into(),
+            replacement: replacement.map(str::to_string),
+            properties: vec![],
+        }
+    }
+
+    #[test]
+    fn guard_flags_bucket_replacement_and_removal_only() {
+        let changes = [
+            change("DataBucket", "Modify", Some("True")),
+            change("WriterRole", "Modify", Some("True")),
+            change("DataBucket", "Modify", Some("False")),
+        ];
+        assert_eq!(data_loss(&changes), vec![&changes[0]]);
+        assert_eq!(data_loss(&[change("DataBucket", "Remove", None)]).len(), 1);
+        assert_eq!(data_loss(&[change("DataBucket", "Modify", Some("Conditional"))]).len(), 1);
+    }
+
+    #[test]
+    fn both_no_change_phrasings() {
+        assert!(means_no_changes("The submitted information didn't contain changes. Submit different information to create a change set."));
+        assert!(means_no_changes("No updates are to be performed."));
+        assert!(!means_no_changes("Template format error"));
+    }
+
+    #[test]
+    fn readable_change_lines() {
+        assert_eq!(change("DataBucket", "Modify", Some("True")).to_string(), "~ Modify  DataBucket (AWS::S3::Bucket)  REPLACED");
+        assert_eq!(change("WriterRole", "Add", None).to_string(), "+ Add     WriterRole (AWS::IAM::Role)");
+    }
+}

@@ -1,0 +1,180 @@
+//! Following a stack operation through its events until the stack settles.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aws_sdk_cloudformation::Client;
+use serde::Serialize;
+
+use super::status::{Health, is_failure};
+use crate::aws::aws_error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackEvent {
+    pub id: String,
+    pub timestamp: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+impl std::fmt::Display for StackEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({}) {}", self.timestamp, self.logical_id, self.resource_type, self.status)?;
+        if let Some(reason) = self.reason.as_deref().filter(|r| !r.is_empty()) {
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a stack operation ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub status: String,
+    pub health: Health,
+    pub events: usize,
+    /// The first resource that failed: the root cause, not the cancellations that follow it.
+    pub root_cause: Option<StackEvent>,
+    /// Every failed resource event, oldest first.
+    pub failed: Vec<StackEvent>,
+    pub polls: u32,
+}
+
+impl Outcome {
+    /// A readable report: the root cause, then `- LogicalId (Type): STATUS (reason)` per failed resource.
+    pub fn failure_report(&self) -> String {
+        let mut out = format!("the stack ended {}", self.status);
+        if let Some(root) = &self.root_cause {
+            out.push_str(&format!(
+                "; root cause: {} ({}) {}: {}",
+                root.logical_id,
+                root.resource_type,
+                root.status,
+                root.reason.as_deref().unwrap_or("no reason given")
+            ));
+        }
+        for e in &self.failed {
+            out.push_str(&format!(
+                "\n  - {} ({}): {} ({})",
+                e.logical_id,
+                e.resource_type,
+                e.status,
+                e.reason.as_deref().unwrap_or("")
+            ));
+        }
+        out
+    }
+}
+
+fn convert(e: aws_sdk_cloudformation::types::StackEvent) -> StackEvent {
+    StackEvent {
+        id: e.event_id.unwrap_or_default(),
+        timestamp: e
+            .timestamp
+            .map(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default())
+            .unwrap_or_default(),
+        logical_id: e.logical_resource_id.unwrap_or_default(),
+        resource_type: e.resource_type.unwrap_or_default(),
+        status: e.resource_status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        reason: e.resource_status_reason,
+    }
+}
+
+/// The id of the newest event of a stack, to follow only what happens after it.
+pub async fn newest_event_id(cfn: &Client, stack: &str) -> Result<Option<String>> {
+    let page = cfn
+        .describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "DescribeStackEvents"))?;
+    Ok(page.stack_events.unwrap_or_default().into_iter().next().and_then(|e| e.event_id))
+}
+
+/// Events newer than `after` (or all), oldest first; stops paging at the first event already known.
+async fn new_events(cfn: &Client, stack: &str, after: Option<&str>, seen: &HashSet<String>) -> Result<Vec<StackEvent>> {
+    let mut fresh = Vec::new();
+    let mut token = None;
+    // Enough pages for any operation of this tool's stacks; bounds the cost of one poll.
+    for _ in 0..20 {
+        let page = cfn
+            .describe_stack_events()
+            .stack_name(stack)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error(e, "DescribeStackEvents"))?;
+        for event in page.stack_events.unwrap_or_default() {
+            let event = convert(event);
+            if Some(event.id.as_str()) == after || seen.contains(&event.id) {
+                fresh.reverse();
+                return Ok(fresh);
+            }
+            fresh.push(event);
+        }
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    fresh.reverse();
+    Ok(fresh)
+}
+
+/// Follows the stack's events after `after` until the stack itself reports a settled status.
+///
+/// Polls every 200 ms while events arrive, backing off to 1 s when quiet, so completion is seen within a second.
+/// `stack` may be a name or, for a stack being deleted, its id.
+pub async fn follow(
+    cfn: &Client,
+    stack: &str,
+    stack_name: &str,
+    after: Option<String>,
+    timeout: Duration,
+    mut on_event: impl FnMut(&StackEvent),
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let mut seen = HashSet::new();
+    let mut failed = Vec::new();
+    let mut count = 0;
+    let mut polls = 0;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        polls += 1;
+        let events = new_events(cfn, stack, after.as_deref(), &seen)
+            .await
+            .with_context(|| format!("cannot follow the events of stack {stack_name}"))?;
+        let quiet = events.is_empty();
+        for event in events {
+            seen.insert(event.id.clone());
+            count += 1;
+            on_event(&event);
+            let stack_level = event.resource_type == "AWS::CloudFormation::Stack" && event.logical_id == stack_name;
+            if stack_level {
+                let health = Health::of(&event.status);
+                if health.settled() && event.status != "REVIEW_IN_PROGRESS" {
+                    let root_cause = failed
+                        .iter()
+                        .find(|e: &&StackEvent| {
+                            !e.reason.as_deref().unwrap_or_default().to_ascii_lowercase().contains("cancelled")
+                        })
+                        .or(failed.first())
+                        .cloned();
+                    return Ok(Outcome { status: event.status, health, events: count, root_cause, failed, polls });
+                }
+            } else if is_failure(&event.status) {
+                failed.push(event);
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < timeout,
+            "stack {stack_name} did not settle within {}s (see the CloudFormation console for its progress)",
+            timeout.as_secs()
+        );
+        delay = if quiet { (delay * 3 / 2).min(Duration::from_secs(1)) } else { Duration::from_millis(200) };
+        tokio::time::sleep(delay).await;
+    }
+}

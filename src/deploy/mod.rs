@@ -1,0 +1,526 @@
+//! Deploying through change sets: look at the stack, recover it if needed, plan, guard, confirm, execute, follow.
+//!
+//! Everything here takes the CloudFormation client it is given, so the same code runs against AWS, the local
+//! emulator, and the SDK's mock clients (for rollbacks, throttling and replacements no emulator produces).
+
+pub mod changeset;
+pub mod events;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aws_sdk_cloudformation::Client;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::aws::aws_error;
+use crate::config::{Config, TAG_CREATED, TAG_EXPIRES};
+use crate::output::{Printer, refuse};
+use crate::render::Rendered;
+use changeset::{Change, Planned};
+use events::Outcome;
+use status::Health;
+
+/// What the command line decided about this deploy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub yes: bool,
+    pub allow_data_loss: bool,
+    /// How long to wait for an operation already in progress (zero: do not wait).
+    pub wait_timeout: Duration,
+    /// How long a stack operation may take.
+    pub operation_timeout: Duration,
+    /// `--ttl`: a new expiry for an ephemeral instance.
+    pub ttl: Option<Duration>,
+}
+
+/// The deployed stack as the tool needs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackInfo {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub health: Health,
+    pub tags: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+    pub parameters: usize,
+    pub termination_protection: bool,
+    pub created: Option<String>,
+}
+
+/// Describes a stack by name; None when it does not exist.
+pub async fn describe_stack(cfn: &Client, name: &str) -> Result<Option<StackInfo>> {
+    let result = cfn.describe_stacks().stack_name(name).send().await;
+    let stacks = match result {
+        Ok(output) => output.stacks.unwrap_or_default(),
+        Err(e) => {
+            let missing = e.as_service_error().is_some_and(|s| {
+                s.code() == Some("ValidationError") && s.message().is_some_and(|m| m.contains("does not exist"))
+            });
+            if missing {
+                return Ok(None);
+            }
+            return Err(aws_error(e, "DescribeStacks")).with_context(|| format!("cannot look up stack {name}"));
+        }
+    };
+    let Some(stack) = stacks.into_iter().next() else { return Ok(None) };
+    let status = stack.stack_status.map(|s| s.as_str().to_string()).unwrap_or_default();
+    Ok(Some(StackInfo {
+        id: stack.stack_id.unwrap_or_default(),
+        name: stack.stack_name.unwrap_or_else(|| name.to_string()),
+        health: Health::of(&status),
+        status,
+        tags: stack.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect(),
+        outputs: stack
+            .outputs
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| Some((o.output_key?, o.output_value?)))
+            .collect(),
+        parameters: stack.parameters.map(|p| p.len()).unwrap_or_default(),
+        termination_protection: stack.enable_termination_protection.unwrap_or(false),
+        created: stack.creation_time.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+    }))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
+}
+
+/// Stack tags: the config's, plus creation time and expiry for ephemeral envs. The creation time of an existing
+/// stack is kept; its expiry changes only when `--ttl` is given.
+pub fn desired_tags(
+    config: &Config,
+    existing: Option<&BTreeMap<String, String>>,
+    ttl_override: Option<Duration>,
+    now: OffsetDateTime,
+) -> Vec<(String, String)> {
+    let mut tags = config.stack_tags();
+    if config.ephemeral {
+        let kept = |key: &str| existing.and_then(|t| t.get(key)).cloned();
+        let created = kept(TAG_CREATED).unwrap_or_else(|| rfc3339(now));
+        let expires = match (ttl_override, kept(TAG_EXPIRES), config.ttl) {
+            (Some(ttl), _, _) => Some(rfc3339(now + ttl)),
+            (None, Some(existing), _) => Some(existing),
+            (None, None, Some(ttl)) => Some(rfc3339(now + ttl)),
+            (None, None, None) => None,
+        };
+        tags.insert(TAG_CREATED.to_string(), created);
+        if let Some(expires) = expires {
+            tags.insert(TAG_EXPIRES.to_string(), expires);
+        }
+    }
+    tags.into_iter().collect()
+}
+
+/// Whether a deployed template body (JSON or YAML) means the same as the rendered one.
+pub fn same_template(deployed: &str, rendered: &Value) -> bool {
+    serde_yaml::from_str::<Value>(deployed).is_ok_and(|deployed| deployed == *rendered)
+}
+
+/// The deployed template body, as submitted.
+pub async fn deployed_template(cfn: &Client, stack: &str) -> Result<String> {
+    let output = cfn
+        .get_template()
+        .stack_name(stack)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "GetTemplate"))?;
+    Ok(output.template_body.unwrap_or_default())
+}
+
+/// Why the data guard refuses a change set, if it does.
+pub fn guard(config: &Config, changes: &[Change], allow_data_loss: bool) -> Option<String> {
+    let losses = changeset::data_loss(changes);
+    if losses.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = losses.iter().map(|c| format!("  {c}")).collect();
+    let what = format!("this change would replace or remove the data bucket:\n{}", list.join("\n"));
+    if config.protected && !config.allow_data_loss {
+        return Some(format!(
+            "{what}\n{} is protected: even --allow-data-loss is refused unless its env file sets `allow_data_loss: true`",
+            config.env
+        ));
+    }
+    if !allow_data_loss {
+        return Some(format!(
+            "{what}\nthe old bucket and its objects would no longer be the env's bucket; if that is intended, pass --allow-data-loss"
+        ));
+    }
+    None
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub stack: String,
+    /// create, update or none.
+    pub action: &'static str,
+    /// The failed state a stack was recovered from (deleted and created afresh).
+    pub recovered_from: Option<String>,
+    pub changes: Vec<Change>,
+    pub outcome: Option<Outcome>,
+    pub outputs: BTreeMap<String, String>,
+    pub timings_ms: BTreeMap<&'static str, u128>,
+}
+
+/// Waits for an operation already in progress, or explains why the deploy cannot go on.
+async fn settle_existing(
+    cfn: &Client,
+    config: &Config,
+    stack: StackInfo,
+    options: &Options,
+    printer: &Printer,
+) -> Result<Option<StackInfo>> {
+    let name = config.stack_name();
+    let mut stack = stack;
+    if stack.health == Health::InProgress {
+        if options.wait_timeout.is_zero() {
+            anyhow::bail!(
+                "stack {name} has an operation in progress ({}); wait for it to finish, or pass --wait-timeout 15m to wait here",
+                stack.status
+            );
+        }
+        printer.log(format!("stack {name} is {}; waiting up to {}s", stack.status, options.wait_timeout.as_secs()));
+        let started = Instant::now();
+        while stack.health == Health::InProgress {
+            anyhow::ensure!(
+                started.elapsed() < options.wait_timeout,
+                "stack {name} is still {} after {}s",
+                stack.status,
+                options.wait_timeout.as_secs()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match describe_stack(cfn, &name).await? {
+                Some(s) => stack = s,
+                None => return Ok(None),
+            }
+        }
+    }
+    match stack.health {
+        Health::Ready | Health::RolledBack => Ok(Some(stack)),
+        Health::Deleted => Ok(None),
+        Health::NeverCreated => {
+            printer.log(format!(
+                "stack {name} is {} (never created, so it holds no data): deleting it to create it afresh",
+                stack.status
+            ));
+            delete_stack(cfn, &stack, options.operation_timeout, printer).await?;
+            Ok(None)
+        }
+        Health::RollbackFailed => anyhow::bail!(
+            "stack {name} is UPDATE_ROLLBACK_FAILED: CloudFormation could not roll back a failed update.\n\
+             Fix the cause shown in its events, then continue the rollback:\n  \
+             aws cloudformation continue-update-rollback --stack-name {name} --region {}\n\
+             (add --resources-to-skip <LogicalId> for a resource that cannot be rolled back), and deploy again",
+            config.region
+        ),
+        Health::Failed | Health::InProgress => anyhow::bail!(
+            "stack {name} is {}, which needs a human: look at its events in the CloudFormation console{}",
+            stack.status,
+            if stack.status == "DELETE_FAILED" && config.ephemeral {
+                format!("; `provision teardown --env {}` finishes a failed deletion", config.env)
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// Deletes a stack and follows it until it is gone.
+pub async fn delete_stack(cfn: &Client, stack: &StackInfo, timeout: Duration, printer: &Printer) -> Result<Outcome> {
+    let after = events::newest_event_id(cfn, &stack.id).await?;
+    cfn.delete_stack()
+        .stack_name(&stack.id)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "DeleteStack"))
+        .with_context(|| format!("cannot delete stack {}", stack.name))?;
+    let outcome = events::follow(cfn, &stack.id, &stack.name, after, timeout, |e| printer.progress(format!("  {e}"))).await?;
+    printer.progress_done();
+    anyhow::ensure!(outcome.health == Health::Deleted, "deleting stack {} failed: {}", stack.name, outcome.failure_report());
+    Ok(outcome)
+}
+
+/// Termination protection and the stack policy that denies replacing or deleting the bucket (protected envs).
+async fn ensure_protection(cfn: &Client, stack: &StackInfo, rendered: &Rendered) -> Result<()> {
+    let Some(policy) = &rendered.stack_policy else { return Ok(()) };
+    if !stack.termination_protection {
+        cfn.update_termination_protection()
+            .stack_name(&stack.name)
+            .enable_termination_protection(true)
+            .send()
+            .await
+            .map_err(|e| aws_error(e, "UpdateTerminationProtection"))?;
+    }
+    set_stack_policy_if_changed(cfn, &stack.name, policy).await
+}
+
+async fn set_stack_policy_if_changed(cfn: &Client, stack: &str, policy: &str) -> Result<()> {
+    let current = cfn
+        .get_stack_policy()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "GetStackPolicy"))?
+        .stack_policy_body
+        .and_then(|body| serde_json::from_str::<Value>(&body).ok());
+    let wanted: Value = serde_json::from_str(policy).context("the stack policy is not JSON")?;
+    if current.as_ref() != Some(&wanted) {
+        cfn.set_stack_policy()
+            .stack_name(stack)
+            .stack_policy_body(policy)
+            .send()
+            .await
+            .map_err(|e| aws_error(e, "SetStackPolicy"))?;
+    }
+    Ok(())
+}
+
+/// The main job's deploy step: returns what was done; errors carry the reason (refusals exit 3).
+pub async fn deploy(
+    cfn: &Client,
+    config: &Config,
+    rendered: &Rendered,
+    options: &Options,
+    printer: &Printer,
+) -> Result<Report> {
+    let started = Instant::now();
+    let name = config.stack_name();
+    let mut timings = BTreeMap::new();
+    let mut recovered_from = None;
+    let existing = match describe_stack(cfn, &name).await? {
+        Some(stack) => {
+            let status = stack.status.clone();
+            let settled = settle_existing(cfn, config, stack, options, printer).await?;
+            if settled.is_none() && Health::of(&status) == Health::NeverCreated {
+                recovered_from = Some(status);
+            }
+            settled
+        }
+        None => None,
+    };
+    let tags = desired_tags(config, existing.as_ref().map(|s| &s.tags), options.ttl, OffsetDateTime::now_utc());
+
+    // Fast path: nothing to change, no change set.
+    if let Some(stack) = &existing {
+        let wanted_tags: BTreeMap<String, String> = tags.iter().cloned().collect();
+        if stack.parameters == 0
+            && stack.tags == wanted_tags
+            && same_template(&deployed_template(cfn, &name).await?, &rendered.template_value)
+        {
+            ensure_protection(cfn, stack, rendered).await?;
+            timings.insert("total", started.elapsed().as_millis());
+            printer.log(format!("stack {name}: no changes"));
+            return Ok(Report {
+                stack: name,
+                action: "none",
+                recovered_from,
+                changes: Vec::new(),
+                outcome: None,
+                outputs: stack.outputs.clone(),
+                timings_ms: timings,
+            });
+        }
+    }
+
+    let create = existing.is_none();
+    let request = changeset::Request { stack: &name, template: &rendered.template, tags: &tags, create };
+    let planned = changeset::create(cfn, &request, options.operation_timeout).await;
+    let planned = match planned {
+        Ok(planned) => planned,
+        Err(e) => {
+            if create {
+                discard_review_stack(cfn, &name).await;
+            }
+            return Err(e);
+        }
+    };
+    timings.insert("change_set", started.elapsed().as_millis());
+    let (id, changes) = match planned {
+        Planned::NoChanges => {
+            if let Some(stack) = &existing {
+                ensure_protection(cfn, stack, rendered).await?;
+            }
+            printer.log(format!("stack {name}: no changes"));
+            timings.insert("total", started.elapsed().as_millis());
+            return Ok(Report {
+                stack: name,
+                action: "none",
+                recovered_from,
+                changes: Vec::new(),
+                outcome: None,
+                outputs: existing.map(|s| s.outputs).unwrap_or_default(),
+                timings_ms: timings,
+            });
+        }
+        Planned::Changes { id, changes } => (id, changes),
+    };
+    printer.log(format!("{} stack {name}: {} change(s)", if create { "create" } else { "update" }, changes.len()));
+    for change in &changes {
+        printer.log(format!("  {change}"));
+    }
+
+    let abandon = |reason: anyhow::Error| async {
+        changeset::delete(cfn, &name, &id).await;
+        if create {
+            discard_review_stack(cfn, &name).await;
+        }
+        reason
+    };
+    if let Some(reason) = guard(config, &changes, options.allow_data_loss) {
+        return Err(abandon(refuse(reason)).await);
+    }
+    if !options.yes {
+        if printer.interactive {
+            if !printer.confirm(&format!("apply these changes to {name}?")) {
+                return Err(abandon(refuse("not confirmed")).await);
+            }
+        } else if config.protected {
+            return Err(abandon(refuse(format!(
+                "{} is protected and this is not a terminal: pass --yes to deploy without confirmation",
+                config.env
+            )))
+            .await);
+        }
+    }
+
+    // A protected stack's policy denies replacing the bucket; an allowed data-loss deploy lifts it for this update.
+    let lift_policy = !create && config.protected && options.allow_data_loss && config.allow_data_loss;
+    if lift_policy {
+        let allow_all = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"Update:*","Resource":"*"}]}"#;
+        set_stack_policy_if_changed(cfn, &name, allow_all).await?;
+    }
+    let after = events::newest_event_id(cfn, &name).await?;
+    let exec_started = Instant::now();
+    cfn.execute_change_set()
+        .change_set_name(&id)
+        .stack_name(&name)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "ExecuteChangeSet"))
+        .with_context(|| format!("cannot execute the change set of stack {name}"))?;
+    let total = changes.len();
+    let mut done = 0;
+    let outcome = events::follow(cfn, &name, &name, after, options.operation_timeout, |event| {
+        if event.status.ends_with("_COMPLETE") && event.logical_id != name {
+            done += 1;
+        }
+        if printer.live {
+            printer.progress(format!(
+                "  [{done}/{total}] {:.1}s {} {}",
+                exec_started.elapsed().as_secs_f64(),
+                event.logical_id,
+                event.status
+            ));
+            if status::is_failure(&event.status) {
+                printer.progress_done();
+                printer.log(format!("  {event}"));
+            }
+        } else {
+            printer.progress(format!("  {event}"));
+        }
+    })
+    .await?;
+    printer.progress_done();
+    timings.insert("execute", exec_started.elapsed().as_millis());
+    if outcome.health != Health::Ready {
+        anyhow::bail!("deploying stack {name} failed: {}", outcome.failure_report());
+    }
+    let stack = describe_stack(cfn, &name).await?.with_context(|| format!("stack {name} vanished after deploy"))?;
+    ensure_protection(cfn, &stack, rendered).await?;
+    timings.insert("total", started.elapsed().as_millis());
+    Ok(Report {
+        stack: name,
+        action: if create { "create" } else { "update" },
+        recovered_from,
+        changes,
+        outcome: Some(outcome),
+        outputs: stack.outputs,
+        timings_ms: timings,
+    })
+}
+
+/// A CREATE change set leaves an empty stack in REVIEW_IN_PROGRESS; remove it when the create is abandoned.
+async fn discard_review_stack(cfn: &Client, name: &str) {
+    if let Ok(Some(stack)) = describe_stack(cfn, name).await {
+        if stack.status == "REVIEW_IN_PROGRESS" {
+            let _ = cfn.delete_stack().stack_name(&stack.id).send().await;
+        }
+    }
+}
+
+/// What `plan` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub stack: String,
+    pub exists: bool,
+    pub changes: Vec<Change>,
+    /// Why the data guard would refuse, if it would.
+    pub refused: Option<String>,
+}
+
+/// Creates a change set, reads it, deletes it: nothing is changed.
+pub async fn plan(cfn: &Client, config: &Config, rendered: &Rendered, allow_data_loss: bool) -> Result<PlanReport> {
+    let name = config.stack_name();
+    let existing = describe_stack(cfn, &name).await?;
+    let exists = existing.as_ref().is_some_and(|s| s.health.updatable());
+    if let Some(stack) = &existing {
+        anyhow::ensure!(
+            stack.health.updatable() || stack.health == Health::NeverCreated,
+            "stack {name} is {}; deploy or repair it before planning",
+            stack.status
+        );
+    }
+    let tags = desired_tags(config, existing.as_ref().map(|s| &s.tags), None, OffsetDateTime::now_utc());
+    let request = changeset::Request { stack: &name, template: &rendered.template, tags: &tags, create: !exists };
+    if !exists && existing.is_some() {
+        // A never-created stack is deleted and created afresh by the next deploy: every resource is added.
+        return Ok(PlanReport { stack: name, exists: false, changes: all_added(rendered), refused: None });
+    }
+    let planned = changeset::create(cfn, &request, Duration::from_secs(300)).await;
+    let planned = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            if !exists {
+                discard_review_stack(cfn, &name).await;
+            }
+            return Err(e);
+        }
+    };
+    let changes = match planned {
+        Planned::NoChanges => Vec::new(),
+        Planned::Changes { id, changes } => {
+            changeset::delete(cfn, &name, &id).await;
+            changes
+        }
+    };
+    if !exists {
+        discard_review_stack(cfn, &name).await;
+    }
+    let refused = guard(config, &changes, allow_data_loss);
+    Ok(PlanReport { stack: name, exists, changes, refused })
+}
+
+/// Every resource of the template as an addition.
+fn all_added(rendered: &Rendered) -> Vec<Change> {
+    let resources = rendered.template_value.get("Resources").and_then(Value::as_object);
+    resources
+        .into_iter()
+        .flatten()
+        .map(|(id, r)| Change {
+            logical_id: id.clone(),
+            resource_type: r.get("Type").and_then(Value::as_str).unwrap_or_default().to_string(),
+            action: "Add".into(),
+            replacement: None,
+            properties: Vec::new(),
+        })
+        .collect()
+}
