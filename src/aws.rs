@@ -52,10 +52,7 @@ impl Aws {
     pub async fn connect(args: &AwsArgs, config: &Config) -> Result<Aws> {
         let region = args.region.clone().unwrap_or_else(|| config.region.clone());
         let endpoint = args.endpoint_url.clone().or_else(|| config.endpoint.clone()).filter(|e| !e.is_empty());
-        let retry = RetryConfig::standard()
-            .with_max_attempts(args.max_attempts.max(1))
-            .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(10));
+        let retry = retry_config(args.max_attempts);
         // Bounded so that an unreachable or hung endpoint gives an error instead of a hang.
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -98,15 +95,20 @@ impl Aws {
 
     /// The account the credentials belong to (STS GetCallerIdentity).
     pub async fn account(&self) -> Result<String> {
-        let identity = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "GetCallerIdentity"))
-            .context("cannot find out which AWS account the credentials belong to (check credentials, profile and endpoint)")?;
+        let identity =
+            self.sts.get_caller_identity().send().await.map_err(|e| aws_error(e, "GetCallerIdentity")).context(
+                "cannot find out which AWS account the credentials belong to (check credentials, profile and endpoint)",
+            )?;
         identity.account.context("STS returned no account id")
     }
+}
+
+/// Standard retries (throttling, transient and 5xx errors) with exponential backoff and jitter.
+pub fn retry_config(max_attempts: u32) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(max_attempts.max(1))
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(10))
 }
 
 fn http_client_trusting(path: &PathBuf) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
@@ -160,4 +162,11 @@ where
         _ => format!("{operation} failed: {error}"),
     };
     anyhow::anyhow!(text)
+}
+
+/// Whether the endpoint does not implement an operation (HTTP 501): emulators lack some APIs that AWS has.
+pub fn not_implemented<E>(
+    error: &aws_sdk_cloudformation::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    error.raw_response().is_some_and(|r| r.status().as_u16() == 501)
 }

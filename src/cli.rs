@@ -11,7 +11,7 @@ use crate::output::Format;
 ///
 /// `provision --env E` deploys env E (the same as `provision deploy --env E`).
 #[derive(Debug, Parser)]
-#[command(name = "provision", version, args_conflicts_with_subcommands = true)]
+#[command(name = "provision", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -50,6 +50,10 @@ pub enum Command {
     Render(RenderArgs),
     /// Print the JSON Schema of env files (for editor completion).
     Schema,
+    /// Tear down an instance of an ephemeral env: freeze writes, empty its versioned bucket, delete its stack.
+    Teardown(TeardownArgs),
+    /// List the stacks this tool manages (found by tag): env, instance, status, age, expiry, bucket, objects.
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +118,40 @@ pub struct PlanArgs {
     /// Judge the plan as a deploy with --allow-data-loss would.
     #[arg(long)]
     pub allow_data_loss: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Do not ask for confirmation (required when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Tear down every instance of the env whose expiry (tag provision:expires) has passed.
+    #[arg(long, conflicts_with = "instance")]
+    pub expired: bool,
+    /// Tear down every instance of the env created longer ago than this (tag provision:created), e.g. 2d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, conflicts_with_all = ["instance", "expired"])]
+    pub older_than: Option<std::time::Duration>,
+    /// Instances torn down at once with --expired or --older-than.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub parallel: u16,
+    /// DeleteObjects calls (of up to 1000 versions each) in flight while emptying a bucket.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub in_flight: u16,
+    /// How long the stack deletion may take.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration_arg)]
+    pub stack_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only the stacks of this env (and its project); without it, every managed stack in the regions of the env files.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Do not count each bucket's objects (one ListObjectsV2 call per bucket).
+    #[arg(long)]
+    pub no_count: bool,
 }
 
 /// Durations on the command line: `0s`, `90s`, `15m`, `6h`, `7d`.

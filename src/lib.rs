@@ -10,3 +10,4 @@ pub mod names;
 pub mod output;
 pub mod privilege;
 pub mod render;
+pub mod teardown;

@@ -73,6 +73,11 @@ fn arn_parts(arn: &str) -> Option<[&str; 5]> {
     is_partition(partition).then_some([partition, service, region, account, resource])
 }
 
+/// The region and account of an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`).
+pub fn arn_region_account(arn: &str) -> Option<(&str, &str)> {
+    arn_parts(arn).map(|[_, _, region, account, _]| (region, account))
+}
+
 pub fn is_kms_key_arn(arn: &str) -> bool {
     matches!(arn_parts(arn), Some([_, "kms", region, account, resource])
         if is_region(region) && is_account_id(account)
@@ -81,11 +86,11 @@ pub fn is_kms_key_arn(arn: &str) -> bool {
 
 pub fn is_lambda_arn(arn: &str) -> bool {
     matches!(arn_parts(arn), Some([_, "lambda", region, account, resource])
-        if is_region(region) && is_account_id(account)
-            && resource.strip_prefix("function:").is_some_and(|name| {
-                let name = name.split(':').next().unwrap_or_default();
-                !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            }))
+    if is_region(region) && is_account_id(account)
+        && resource.strip_prefix("function:").is_some_and(|name| {
+            let name = name.split(':').next().unwrap_or_default();
+            !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }))
 }
 
 /// The role name of `arn:aws:iam::<account>:role[/path]/name`.
@@ -101,13 +106,13 @@ pub fn role_name_from_arn(arn: &str) -> Option<&str> {
 
 /// IAM user/role names: letters, digits and `+=,.@_-`.
 pub fn is_iam_name(name: &str, max: usize) -> bool {
-    (1..=max).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+    (1..=max).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
 pub fn is_service_principal(s: &str) -> bool {
     s.strip_suffix(".amazonaws.com").is_some_and(|service| {
-        !service.is_empty() && service.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        !service.is_empty()
+            && service.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
     })
 }
 
@@ -196,7 +201,9 @@ mod tests {
     fn arns_and_ids() {
         assert!(is_account_id("012345678901"));
         assert!(!is_account_id("12345"));
-        assert!(is_region("us-west-1") && is_region("us-gov-west-1") && !is_region("uswest1") && !is_region("US-WEST-1"));
+        assert!(
+            is_region("us-west-1") && is_region("us-gov-west-1") && !is_region("uswest1") && !is_region("US-WEST-1")
+        );
         assert!(is_kms_key_arn("arn:aws:kms:us-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"));
         assert!(!is_kms_key_arn("arn:aws:kms:us-west-1:123456789012:alias/data"));
         assert_eq!(role_name_from_arn("arn:aws:iam::123456789012:role/team/analyst"), Some("analyst"));
@@ -204,6 +211,10 @@ mod tests {
         assert!(is_lambda_arn("arn:aws:lambda:us-west-1:123456789012:function:transcribe"));
         assert!(!is_lambda_arn("arn:aws:lambda:us-west-1:123456789012:layer:x"));
         assert!(is_service_principal("lambda.amazonaws.com") && !is_service_principal("lambda"));
+        assert_eq!(arn_region_account("arn:aws:iam::123456789012:role/x"), Some(("", "123456789012")));
+        let lambda = "arn:aws:lambda:eu-west-1:123456789012:function:f";
+        assert_eq!(arn_region_account(lambda), Some(("eu-west-1", "123456789012")));
+        assert_eq!(arn_region_account("lambda"), None);
     }
 
     #[test]

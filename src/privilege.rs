@@ -92,8 +92,13 @@ pub fn check(config: &Config, template: &Value) -> Vec<Violation> {
                     }
                 }
             }
-            "AWS::IAM::User" | "AWS::IAM::AccessKey" | "AWS::IAM::Group" | "AWS::IAM::UserToGroupAddition"
-            | "AWS::IAM::InstanceProfile" | "AWS::S3::AccessPoint" | "AWS::S3::MultiRegionAccessPoint" => {
+            "AWS::IAM::User"
+            | "AWS::IAM::AccessKey"
+            | "AWS::IAM::Group"
+            | "AWS::IAM::UserToGroupAddition"
+            | "AWS::IAM::InstanceProfile"
+            | "AWS::S3::AccessPoint"
+            | "AWS::S3::MultiRegionAccessPoint" => {
                 flag(format!("{kind} is outside what this tool manages"));
             }
             _ => {}
@@ -144,7 +149,8 @@ fn check_entry_policy(
                 || kms_actions.contains(action))
             {
                 let verbs: Vec<&str> = entry.verbs.iter().map(|v| v.name()).collect();
-                problems.push(format!("statement {i} grants `{action}`, which verbs [{}] do not need", verbs.join(", ")));
+                problems
+                    .push(format!("statement {i} grants `{action}`, which verbs [{}] do not need", verbs.join(", ")));
             }
         }
         for resource in &resources {
@@ -165,10 +171,12 @@ fn check_entry_policy(
             }
             if is_bucket {
                 let values = list(s.pointer("/Condition/StringLike/s3:prefix"));
-                let scoped = !values.is_empty()
-                    && values.iter().all(|v| v.as_str().is_some_and(|v| list_values.contains(v)));
+                let scoped =
+                    !values.is_empty() && values.iter().all(|v| v.as_str().is_some_and(|v| list_values.contains(v)));
                 if !scoped {
-                    problems.push(format!("statement {i} lists the bucket without an s3:prefix condition on the entry's prefixes"));
+                    problems.push(format!(
+                        "statement {i} lists the bucket without an s3:prefix condition on the entry's prefixes"
+                    ));
                 }
             }
         }

@@ -252,7 +252,10 @@ pub fn lifecycle_rules(config: &Config) -> Vec<LifecycleRuleContext> {
 }
 
 /// The IAM actions an access entry gets: (S3 object actions, whether it may list, KMS actions).
-pub fn entry_actions(config: &Config, verbs: &std::collections::BTreeSet<Verb>) -> (Vec<&'static str>, bool, Vec<&'static str>) {
+pub fn entry_actions(
+    config: &Config,
+    verbs: &std::collections::BTreeSet<Verb>,
+) -> (Vec<&'static str>, bool, Vec<&'static str>) {
     let object: Vec<&str> =
         verbs.iter().filter(|v| **v != Verb::List).flat_map(|v| v.s3_actions().iter().copied()).collect();
     let mut kms: Vec<&str> = match config.bucket.encryption {
@@ -302,7 +305,11 @@ pub fn render(config: &Config) -> Result<Rendered> {
 
     let mut access = Vec::new();
     let mut outputs = vec![
-        Output { name: "BucketName".into(), description: "Name of the data bucket".into(), value: json!({ "Ref": BUCKET_ID }) },
+        Output {
+            name: "BucketName".into(),
+            description: "Name of the data bucket".into(),
+            value: json!({ "Ref": BUCKET_ID }),
+        },
         Output {
             name: "BucketArn".into(),
             description: "ARN of the data bucket".into(),
@@ -432,7 +439,11 @@ pub fn render(config: &Config) -> Result<Rendered> {
             }
         };
         for event in &n.events {
-            configs.push(NotificationContext { event: event.s3_event(), target: target.clone(), filter_rules: filter_rules.clone() });
+            configs.push(NotificationContext {
+                event: event.s3_event(),
+                target: target.clone(),
+                filter_rules: filter_rules.clone(),
+            });
         }
     }
 
@@ -478,8 +489,10 @@ pub fn render(config: &Config) -> Result<Rendered> {
         outputs,
     };
     let template = render_one("stack.yaml", &context)? + "\n";
-    let template_value: Value = serde_yaml::from_str(&template)
+    // Through serde_yaml's own Value first: it rejects duplicate keys, which a JSON map would silently merge.
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&template)
         .with_context(|| format!("the rendered template is not valid YAML:\n{template}"))?;
+    let template_value: Value = serde_json::to_value(yaml).context("the rendered template is not JSON-compatible")?;
     let stack_policy = if config.protected {
         Some(render_one("stack-policy.json", &json!({ "data_resources": [format!("LogicalResourceId/{BUCKET_ID}")] }))?)
     } else {
@@ -513,10 +526,13 @@ mod tests {
     fn default_lifecycle_is_one_bucket_wide_rule() {
         let rules = lifecycle_rules(&config("project: demo\nregion: us-west-1\n"));
         assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].transitions, vec![
-            TransitionContext { storage_class: "STANDARD_IA", days: 30 },
-            TransitionContext { storage_class: "GLACIER", days: 90 },
-        ]);
+        assert_eq!(
+            rules[0].transitions,
+            vec![
+                TransitionContext { storage_class: "STANDARD_IA", days: 30 },
+                TransitionContext { storage_class: "GLACIER", days: 90 },
+            ]
+        );
         assert_eq!(rules[0].noncurrent_expiration_days, Some(365));
         assert_eq!(rules[0].abort_incomplete_days, Some(7));
     }
@@ -539,7 +555,9 @@ mod tests {
 
     #[test]
     fn kms_actions_only_with_kms() {
-        let c = config("project: demo\nregion: us-west-1\nbucket:\n  encryption: { kms_key_arn: \"arn:aws:kms:us-west-1:123456789012:key/abcd-1234\" }\n");
+        let c = config(
+            "project: demo\nregion: us-west-1\nbucket:\n  encryption: { kms_key_arn: \"arn:aws:kms:us-west-1:123456789012:key/abcd-1234\" }\n",
+        );
         let verbs = [Verb::Read].into_iter().collect();
         let (_, _, kms) = entry_actions(&c, &verbs);
         assert_eq!(kms, ["kms:Decrypt"]);

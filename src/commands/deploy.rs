@@ -29,7 +29,11 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
             "update" => "updated",
             _ => "no changes",
         };
-        printer.data(format!("stack {}: {did} ({} ms)", report.stack, report.timings_ms.get("total").copied().unwrap_or(0)));
+        printer.data(format!(
+            "stack {}: {did} ({} ms)",
+            report.stack,
+            report.timings_ms.get("total").copied().unwrap_or(0)
+        ));
         for (key, value) in &report.outputs {
             printer.data(format!("  {key:<28} {value}"));
         }

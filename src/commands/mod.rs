@@ -1,9 +1,11 @@
 //! One file per command; [`run`] dispatches and turns errors into exit codes.
 
 mod deploy;
+mod list;
 mod plan;
 mod render;
 mod schema;
+mod teardown;
 mod validate;
 
 use anyhow::Result;
@@ -17,12 +19,18 @@ use crate::render::Rendered;
 /// Runs the command line and returns how the process should exit. Errors are printed here, once.
 pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
     let global = &cli.global;
+    if cli.command.is_some() && (cli.deploy.target.env.is_some() || cli.deploy.target.instance.is_some()) {
+        printer.log("error: --env/--instance go after the subcommand, e.g. `provision plan --env prod`");
+        return ExitStatus::Failure;
+    }
     let result = match cli.command {
         Some(Command::Validate(args)) => validate::run(global, &args, printer),
         Some(Command::Render(args)) => render::run(global, &args, printer),
         Some(Command::Schema) => schema::run(printer),
         Some(Command::Deploy(args)) => block_on(deploy::run(global, &args, printer)),
         Some(Command::Plan(args)) => block_on(plan::run(global, &args, printer)),
+        Some(Command::Teardown(args)) => block_on(teardown::run(global, &args, printer)),
+        Some(Command::List(args)) => block_on(list::run(global, &args, printer)),
         None if cli.deploy.target.env.is_some() => block_on(deploy::run(global, &cli.deploy, printer)),
         None => Err(anyhow::anyhow!("no command given: try `provision --env local`, or see `provision --help`")),
     };

@@ -153,6 +153,10 @@ impl Recorder {
             let node = &mut self.nodes[*parent].1;
             if key_index < node.start {
                 node.start = key_index;
+                // A sequence item has no key: its position is where its value starts.
+                if node.key == node.value {
+                    node.key = key_pos;
+                }
                 node.value = key_pos;
             }
         }
@@ -177,11 +181,11 @@ impl MarkedEventReceiver for Recorder {
                 Event::MappingEnd | Event::SequenceEnd => self.skipping -= 1,
                 _ => {}
             }
-            if self.skipping == 0 {
-                if let Some(Frame::Map { in_key, key, .. }) = self.stack.last_mut() {
-                    *in_key = false;
-                    *key = Some(("<complex key>".into(), pos(&mark), mark.index()));
-                }
+            if self.skipping == 0
+                && let Some(Frame::Map { in_key, key, .. }) = self.stack.last_mut()
+            {
+                *in_key = false;
+                *key = Some(("<complex key>".into(), pos(&mark), mark.index()));
             }
             return;
         }
@@ -247,6 +251,15 @@ mod tests {
         assert_eq!(node.value, Pos { line: 4, col: 25 });
         assert_eq!(loc.get("bucket.tags.team").unwrap().key, Pos { line: 5, col: 11 });
         assert_eq!(loc.get("access.writer.prefixes[1]").unwrap().value, Pos { line: 8, col: 26 });
+    }
+
+    #[test]
+    fn a_map_in_a_list_starts_at_its_first_key() {
+        let loc = Locator::new("rules:\n  - id: a\n    prefix: b/\n  - { id: c }\n");
+        assert_eq!(loc.key_pos("rules[0]"), Pos { line: 2, col: 5 });
+        assert_eq!(loc.get("rules[0]").unwrap().value, Pos { line: 2, col: 5 });
+        assert_eq!(loc.key_pos("rules[1]"), Pos { line: 4, col: 5 });
+        assert_eq!(loc.key_pos("rules"), Pos { line: 1, col: 1 });
     }
 
     #[test]

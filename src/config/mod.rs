@@ -52,10 +52,10 @@ pub fn list_envs(dir: &Path) -> std::io::Result<Vec<String>> {
 
 /// Reads and validates `dir/<env>.yaml` for an optional instance.
 pub fn load(dir: &Path, env: &str, instance: Option<&str>) -> Result<Config, LoadError> {
-    if let Some(instance) = instance {
-        if !names::is_instance_name(instance) {
-            return Err(LoadError::BadInstance(instance.to_string()));
-        }
+    if let Some(instance) = instance
+        && !names::is_instance_name(instance)
+    {
+        return Err(LoadError::BadInstance(instance.to_string()));
     }
     let path = env_file(dir, env);
     let source = match std::fs::read_to_string(&path) {
@@ -86,10 +86,19 @@ pub fn parse(source: &str, file: &Path, env: &str, instance: Option<&str>) -> Re
 /// serde stops at the first error; to report every one, each top-level section (and each entry of `access` and
 /// `notifications`) is deserialized on its own, in place, so positions stay those of the file.
 fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde_yaml::Error) -> Vec<Diagnostic> {
+    // A syntax error is the cause of everything else, so it is reported alone. It is looked for first because
+    // serde_yaml reads lazily: a typed read can stop at a type error (`versioning: "true tags"`) made by the same
+    // broken indentation before the parser reaches the line it cannot read.
+    if let Err(syntax) = serde_yaml::from_str::<serde::de::IgnoredAny>(source) {
+        return vec![from_serde(file, source, locator, "", &syntax)];
+    }
+    if let Some(shape) = document_shape_error(source, file) {
+        return vec![shape];
+    }
     let mut found = Vec::new();
     let top = locator.top_keys();
     if top.is_empty() {
-        return vec![from_serde(file, "", whole)];
+        return vec![from_serde(file, source, locator, "", whole)];
     }
     for key in top {
         if !raw::TOP_LEVEL_KEYS.contains(&key.as_str()) {
@@ -102,7 +111,7 @@ fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde
         }
         let mut check = |path: &str, result: Result<(), serde_yaml::Error>| {
             if let Err(e) = result {
-                found.push(from_serde(file, path, &e));
+                found.push(from_serde(file, source, locator, path, &e));
             }
         };
         match key.as_str() {
@@ -141,9 +150,30 @@ fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde
         }
     }
     if found.is_empty() {
-        found.push(from_serde(file, "", whole));
+        found.push(from_serde(file, source, locator, "", whole));
     }
     found
+}
+
+/// The problem with a well-formed document that is not a map of settings (empty, a list, a lone value).
+fn document_shape_error(source: &str, file: &Path) -> Option<Diagnostic> {
+    use serde_yaml::Value;
+    let example = "an env file is a map of settings with at least `project:` and `region:`, e.g. `project: call-data` \
+                   and `region: us-west-1` on two lines";
+    let (pos, message) = match serde_yaml::from_str::<Value>(source) {
+        Ok(Value::Mapping(_)) | Err(_) => return None,
+        Ok(Value::Null) => (Pos { line: 1, col: 1 }, "the file has no settings".to_string()),
+        Ok(other) => {
+            // The document starts at its first line that is neither blank nor a comment.
+            let line = source.lines().position(|l| !(l.trim().is_empty() || l.trim_start().starts_with('#')));
+            let what = match other {
+                Value::Sequence(_) => "a list (lines starting with `- `)",
+                _ => "a single value",
+            };
+            (Pos { line: line.map_or(1, |l| l + 1), col: 1 }, format!("the file is {what}, not a map of settings"))
+        }
+    };
+    Some(Diagnostic::new(file, pos, "", message, Some(example.to_string())))
 }
 
 fn section<T: DeserializeOwned>(source: &str, locator: &Locator, path: &str) -> Result<(), serde_yaml::Error> {
@@ -154,13 +184,10 @@ fn section<T: DeserializeOwned>(source: &str, locator: &Locator, path: &str) -> 
 }
 
 /// A located diagnostic from a serde_yaml error raised while reading the value at `base`.
-fn from_serde(file: &Path, base: &str, e: &serde_yaml::Error) -> Diagnostic {
-    let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() }).unwrap_or(Pos { line: 1, col: 1 });
-    let text = e.to_string();
-    let text = match text.rfind(" at line ") {
-        Some(cut) if text[cut..].contains(" column ") => text[..cut].to_string(),
-        _ => text,
-    };
+fn from_serde(file: &Path, source: &str, locator: &Locator, base: &str, e: &serde_yaml::Error) -> Diagnostic {
+    let mut pos = e.location().map(|l| Pos { line: l.line(), col: l.column() }).unwrap_or(Pos { line: 1, col: 1 });
+    // The diagnostic carries the position; other positions in the text (where an unclosed `[` was opened) stay.
+    let text = e.to_string().replacen(&format!(" at line {} column {}", pos.line, pos.col), "", 1);
     // serde_yaml puts the path of the failing key before the message: `lifecycle.rules[0]: unknown field ...`.
     let (inner_path, message) = match text.split_once(": ") {
         Some((p, m)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-[]".contains(c)) => (p, m),
@@ -171,14 +198,58 @@ fn from_serde(file: &Path, base: &str, e: &serde_yaml::Error) -> Diagnostic {
         (b, "") => b.to_string(),
         (b, p) => format!("{b}.{p}"),
     };
-    let hint = hint_for(message);
-    Diagnostic::new(file, pos, &key, message.to_string(), hint)
+    let message = plain_types(message);
+    if message.starts_with("missing field ") && !key.is_empty() {
+        // serde points at the first key of the map that lacks the field; the map's own key names the place.
+        pos = locator.key_pos(&key);
+    }
+    let line = source.lines().nth(pos.line.wrapping_sub(1)).unwrap_or_default();
+    let hint = if line.chars().nth(pos.col.wrapping_sub(1)) == Some('\t') {
+        Some("YAML indentation must be spaces: replace the tab".to_string())
+    } else {
+        hint_for(&key, &message)
+    };
+    Diagnostic::new(file, pos, &key, message, hint)
 }
 
-/// A way to fix a serde error, from the shape of its message.
-fn hint_for(message: &str) -> Option<String> {
+/// Rewrites Rust type names in serde's messages into the words of the config file.
+fn plain_types(message: &str) -> String {
+    let mut out = message.replace("expected u32", "expected a whole number (0 or more)");
+    // `expected struct RawBucket`: the raw types are maps of settings.
+    while let Some(at) = out.find("expected struct Raw") {
+        let end = out[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == ' ')).map_or(out.len(), |e| at + e);
+        out.replace_range(at..end, "expected a map of settings");
+    }
+    out
+}
+
+/// A way to fix a serde error at `key`, from the shape of its message.
+fn hint_for(key: &str, message: &str) -> Option<String> {
     let quoted = |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_string).collect() };
-    if let Some(rest) = message.strip_prefix("unknown field ").or_else(|| message.strip_prefix("unknown variant ")) {
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        // The variants that carry a value are written as one-key maps; list them the way they are written.
+        let forms = match key.rsplit('.').next().unwrap_or_default() {
+            "encryption" => Some("`encryption: sse-s3`, or `encryption: { kms_key_arn: \"arn:aws:kms:...:key/...\" }`"),
+            "principal" => Some(
+                "`principal: { service: lambda.amazonaws.com }`, \
+                 `{ role_arn: \"arn:aws:iam::<account>:role/<name>\" }` or `{ user: <name> }`",
+            ),
+            "target" => Some("`target: queue`, `topic`, `eventbridge`, or `{ lambda_arn: \"arn:aws:lambda:...\" }`"),
+            _ => None,
+        };
+        let words = quoted(rest);
+        let (given, allowed) = words.split_first()?;
+        let suggestion =
+            names::suggest(given, allowed.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
+        return Some(match (suggestion, forms) {
+            (Some(s), Some(forms)) => format!("{s} write {forms}"),
+            (None, Some(forms)) => format!("write {forms}"),
+            (Some(s), None) => s,
+            (None, None) if allowed.is_empty() => "remove it".to_string(),
+            (None, None) => format!("use one of: {}", allowed.join(", ")),
+        });
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
         let words = quoted(rest);
         let (given, allowed) = words.split_first()?;
         return Some(match names::suggest(given, allowed.iter().map(String::as_str)) {
@@ -190,17 +261,36 @@ fn hint_for(message: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("missing field ") {
         return Some(format!("add `{}: ...`", quoted(rest).first()?));
     }
+    if message.starts_with("duplicate field ") || message.starts_with("duplicate entry ") {
+        return Some("a key may appear only once in a map: remove one of the two".into());
+    }
     if message.contains("expected a boolean") {
         return Some("write true or false (unquoted)".into());
     }
-    if message.contains("expected u32") || message.contains("expected u64") {
-        return Some("write a whole number of days, e.g. 30".into());
+    if message.contains("expected a whole number") {
+        let unit = if key.ends_with("_days") {
+            "days, e.g. 30"
+        } else if key.ends_with("_secs") {
+            "seconds, e.g. 20"
+        } else {
+            "e.g. 3"
+        };
+        return Some(format!("write a whole number of {unit}, without quotes or a unit"));
     }
     if message.contains("expected a string") {
         return Some("quote the value: \"...\"".into());
     }
     if message.contains("expected a sequence") {
         return Some("write a list, e.g. [a, b] or one `- item` per line".into());
+    }
+    if message.contains("expected a map") {
+        return Some("write `key: value` pairs here, indented under the key, or `{ key: value }`".into());
+    }
+    if message.contains("while parsing a flow sequence") {
+        return Some("a `[` list is not closed: add the missing `]`, or a comma between items".into());
+    }
+    if message.contains("while parsing a flow mapping") {
+        return Some("a `{` map is not closed: add the missing `}`, or a comma between entries".into());
     }
     if message.contains("EOF while parsing") {
         return Some("the file is empty or cut short: it needs at least `project:` and `region:`".into());
@@ -252,10 +342,63 @@ mod tests {
     }
 
     #[test]
+    fn syntax_error_is_reported_alone() {
+        // serde_yaml alone would report `versioning: "true tags"` as a type error.
+        let found = errors("project: demo\nregion: us-west-1\nbucket:\n  versioning: true\n    tags: {}\n");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].starts_with("stacks/x.yaml:5:9: mapping values are not allowed"), "{}", found[0]);
+    }
+
+    #[test]
+    fn messages_use_the_words_of_the_file() {
+        let found = errors("project: demo\nregion: us-west-1\nbucket: 5\nsmoke:\n  notification_timeout_secs: -1\n");
+        assert!(found[0].contains("bucket: invalid type: integer `5`, expected a map of settings"), "{}", found[0]);
+        let seconds = "expected a whole number (0 or more)\n  hint: write a whole number of seconds";
+        assert!(found[1].contains(seconds), "{}", found[1]);
+        let found = errors("- project: demo\n");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with("stacks/x.yaml:1:1: the file is a list (lines starting with `- `), not a map"));
+    }
+
+    #[test]
+    fn unquoted_account_keeps_its_leading_zero() {
+        let src = "project: demo\nregion: us-west-1\naccount: 012345678901\n";
+        let c = parse(src, Path::new("x.yaml"), "dev", None).unwrap();
+        assert_eq!(c.account.as_deref(), Some("012345678901"));
+    }
+
+    #[test]
+    fn a_bad_project_is_reported_once() {
+        let found = errors(
+            "project: Demo\nregion: us-west-1\naccess:\n  w:\n    principal: { service: lambda.amazonaws.com }\n    \
+             allow: [read]\n    prefixes: [a/]\n",
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].starts_with("stacks/x.yaml:1:1: project: `Demo` is not a valid project name"));
+    }
+
+    #[test]
+    fn clashing_logical_ids_are_reported() {
+        let entry =
+            |name: &str| format!("  {name}:\n    principal: {{ user: u }}\n    allow: [read]\n    prefixes: [a/]\n");
+        let found = errors(&format!("project: demo\nregion: us-west-1\naccess:\n{}{}", entry("w-2"), entry("w2")));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let clash = "access.w2: the access entry `w2` would get the CloudFormation logical id `W2Policy`, which the \
+                     access entry `w-2` already has";
+        assert!(found[0].contains(clash), "{}", found[0]);
+        let found = errors(&format!("project: demo\nregion: us-west-1\naccess:\n{}", entry("data-bucket")));
+        assert!(found[0].contains("`DataBucketPolicy`, which the bucket policy already has"), "{}", found[0]);
+    }
+
+    #[test]
     fn semantic_errors_are_located() {
         let src = "project: demo\nregion: us-west-1\nbucket:\n  lifecycle:\n    glacier_after_days: 40\n";
         let found = errors(src);
         assert_eq!(found.len(), 1);
-        assert!(found[0].starts_with("stacks/x.yaml:5:5: bucket.lifecycle.glacier_after_days: GLACIER at 40 days"), "{}", found[0]);
+        assert!(
+            found[0].starts_with("stacks/x.yaml:5:5: bucket.lifecycle.glacier_after_days: GLACIER at 40 days"),
+            "{}",
+            found[0]
+        );
     }
 }

@@ -320,13 +320,7 @@ impl Checker<'_> {
     fn error(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
         let hint: String = hint.into();
         let pos = self.locator.key_pos(key);
-        self.found.push(Diagnostic::new(
-            self.file,
-            pos,
-            key,
-            message.into(),
-            (!hint.is_empty()).then_some(hint),
-        ));
+        self.found.push(Diagnostic::new(self.file, pos, key, message.into(), (!hint.is_empty()).then_some(hint)));
     }
 }
 
@@ -340,6 +334,8 @@ pub fn build(
 ) -> Result<Config, Vec<Diagnostic>> {
     let mut c = Checker { file, locator, found: Vec::new() };
 
+    // Problems with the parts of derived names (bucket, role, queue) are reported once, at the part.
+    let before = c.found.len();
     check_project(&mut c, &raw.project);
     if !names::is_region(&raw.region) {
         c.error(
@@ -348,14 +344,14 @@ pub fn build(
             "use a region code such as us-west-1 or eu-central-1",
         );
     }
-    if let Some(account) = &raw.account {
-        if !names::is_account_id(account) {
-            c.error(
-                "account",
-                format!("`{account}` is not an AWS account id"),
-                "an account id is exactly 12 digits; quote it so YAML keeps leading zeros: account: \"012345678901\"",
-            );
-        }
+    if let Some(account) = &raw.account
+        && !names::is_account_id(account)
+    {
+        c.error(
+            "account",
+            format!("`{account}` is not an AWS account id"),
+            "an account id is exactly 12 digits; quote it so YAML keeps leading zeros: account: \"012345678901\"",
+        );
     }
     if let Some(endpoint) = &raw.endpoint {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.len() < 10 {
@@ -373,6 +369,7 @@ pub fn build(
             );
         }
     }
+    let name_parts_ok = c.found.len() == before;
     if raw.protected && raw.ephemeral {
         c.error(
             "ephemeral",
@@ -394,14 +391,14 @@ pub fn build(
             }
         },
     };
-    if let Some(instance) = instance {
-        if !raw.ephemeral {
-            c.error(
-                "ephemeral",
-                format!("instance `{instance}` given, but env `{env}` is not ephemeral"),
-                "named instances exist only for ephemeral (test) envs: drop --instance, or set `ephemeral: true`",
-            );
-        }
+    if let Some(instance) = instance
+        && !raw.ephemeral
+    {
+        c.error(
+            "ephemeral",
+            format!("instance `{instance}` given, but env `{env}` is not ephemeral"),
+            "named instances exist only for ephemeral (test) envs: drop --instance, or set `ephemeral: true`",
+        );
     }
     if raw.allow_data_loss && !raw.protected {
         c.error(
@@ -411,9 +408,10 @@ pub fn build(
         );
     }
 
-    let bucket = check_bucket(&mut c, raw.bucket);
-    let access = check_access(&mut c, raw.access);
-    let notifications = check_notifications(&mut c, raw.notifications);
+    let place = Place { region: &raw.region, account: raw.account.as_deref() };
+    let bucket = check_bucket(&mut c, raw.bucket, place);
+    let access = check_access(&mut c, raw.access, place);
+    let notifications = check_notifications(&mut c, raw.notifications, place);
     let smoke = check_smoke(&mut c, raw.smoke, raw.protected);
 
     let config = Config {
@@ -433,7 +431,8 @@ pub fn build(
         smoke,
         self_heal: raw.drift.self_heal,
     };
-    check_derived_names(&mut c, &config);
+    check_derived_names(&mut c, &config, name_parts_ok);
+    check_logical_ids(&mut c, &config);
     if c.found.is_empty() { Ok(config) } else { Err(c.found) }
 }
 
@@ -451,16 +450,49 @@ fn check_project(c: &mut Checker, project: &str) {
     }
 }
 
-fn check_bucket(c: &mut Checker, raw: RawBucket) -> Bucket {
+/// Where the env deploys, for the ARNs that must be in the same region or account.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    region: &'a str,
+    /// `None` when the file does not say; the account is then only known at deploy time.
+    account: Option<&'a str>,
+}
+
+impl Place<'_> {
+    /// Checks that a (well-formed) ARN at `path` is in this env's region and/or account.
+    fn check_arn(&self, c: &mut Checker, path: &str, arn: &str, same_region: Option<&str>, same_account: Option<&str>) {
+        let Some((region, account)) = names::arn_region_account(arn) else { return };
+        if let Some(why) = same_region.filter(|_| region != self.region) {
+            c.error(
+                path,
+                format!("the ARN is in region `{region}`, but the env deploys to `{}`", self.region),
+                format!("{why}: use one in {}", self.region),
+            );
+        }
+        if let (Some(why), Some(own)) = (same_account, self.account.filter(|own| *own != account)) {
+            c.error(
+                path,
+                format!("the ARN is in account `{account}`, but the env deploys to account `{own}`"),
+                format!("{why}: use one from account {own}"),
+            );
+        }
+    }
+}
+
+fn check_bucket(c: &mut Checker, raw: RawBucket, place: Place) -> Bucket {
     let encryption = match raw.encryption {
         None | Some(RawEncryption::SseS3) => Encryption::SseS3,
         Some(RawEncryption::KmsKeyArn(arn)) => {
+            let path = "bucket.encryption.kms_key_arn";
             if !names::is_kms_key_arn(&arn) {
                 c.error(
-                    "bucket.encryption.kms_key_arn",
+                    path,
                     format!("`{arn}` is not a KMS key ARN"),
                     "use arn:aws:kms:<region>:<account>:key/<key id> (an alias ARN cannot be used in key policies)",
                 );
+            } else {
+                let why = "S3 encrypts a bucket only with a KMS key of the bucket's region";
+                place.check_arn(c, path, &arn, Some(why), None);
             }
             Encryption::SseKms { key_arn: arn }
         }
@@ -500,11 +532,18 @@ fn check_tags(c: &mut Checker, tags: &BTreeMap<String, String>) {
     }
     for (key, value) in tags {
         let path = format!("bucket.tags.{key}");
-        if key.is_empty() || key.chars().count() > 128 {
-            c.error(&path, "tag keys must have 1 to 128 characters", "shorten the key");
+        if key.is_empty() {
+            c.error(&path, "tag key is empty", "tag keys have 1 to 128 characters");
+        } else if key.chars().count() > 128 {
+            let n = key.chars().count();
+            c.error(&path, format!("tag key has {n} characters, over the limit of 128"), "shorten the key");
         }
         if value.chars().count() > 256 {
-            c.error(&path, format!("tag value has {} characters, over the limit of 256", value.chars().count()), "shorten the value");
+            c.error(
+                &path,
+                format!("tag value has {} characters, over the limit of 256", value.chars().count()),
+                "shorten the value",
+            );
         }
         if key.to_ascii_lowercase().starts_with("aws:") || key == TAG_MANAGED_BY || key.starts_with("provision:") {
             c.error(
@@ -539,10 +578,8 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
     check_transitions(c, base, ia, glacier, raw.expire_after_days);
 
     let noncurrent = match raw.noncurrent_versions {
-        None => versioning.then_some(Noncurrent {
-            expire_after_days: Some(DEFAULT_NONCURRENT_EXPIRE_DAYS),
-            ..Noncurrent::default()
-        }),
+        None => versioning
+            .then_some(Noncurrent { expire_after_days: Some(DEFAULT_NONCURRENT_EXPIRE_DAYS), ..Noncurrent::default() }),
         Some(None) => None,
         Some(Some(n)) => {
             let path = format!("{base}.noncurrent_versions");
@@ -561,13 +598,21 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
                     "add expire_after_days, or remove keep_newest",
                 );
             }
-            if let Some(k) = n.keep_newest {
-                if !(1..=100).contains(&k) {
-                    c.error(&format!("{path}.keep_newest"), format!("{k} is outside 1..=100"), "S3 keeps 1 to 100 newer noncurrent versions");
-                }
+            if let Some(k) = n.keep_newest
+                && !(1..=100).contains(&k)
+            {
+                c.error(
+                    &format!("{path}.keep_newest"),
+                    format!("{k} is outside 1..=100"),
+                    "S3 keeps 1 to 100 newer noncurrent versions",
+                );
             }
             if n == RawNoncurrent::default() {
-                c.error(&path, "no noncurrent-version action is set", "set expire_after_days, or write `noncurrent_versions: ~` to keep old versions forever");
+                c.error(
+                    &path,
+                    "no noncurrent-version action is set",
+                    "set expire_after_days, or write `noncurrent_versions: ~` to keep old versions forever",
+                );
             }
             Some(Noncurrent {
                 infrequent_access_after_days: n.infrequent_access_after_days,
@@ -602,13 +647,21 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
         }
         check_prefix(c, &format!("{path}.prefix"), &rule.prefix);
         if rule.prefix.is_empty() {
-            c.error(&format!("{path}.prefix"), "extra rules need a prefix", "the bucket-wide rule is set by the keys above; give this rule a prefix such as recordings/");
+            c.error(
+                &format!("{path}.prefix"),
+                "extra rules need a prefix",
+                "the bucket-wide rule is set by the keys above; give this rule a prefix such as recordings/",
+            );
         }
         if rule.infrequent_access_after_days.is_none()
             && rule.glacier_after_days.is_none()
             && rule.expire_after_days.is_none()
         {
-            c.error(&path, "the rule has no action", "set infrequent_access_after_days, glacier_after_days or expire_after_days");
+            c.error(
+                &path,
+                "the rule has no action",
+                "set infrequent_access_after_days, glacier_after_days or expire_after_days",
+            );
         }
         check_transitions(c, &path, rule.infrequent_access_after_days, rule.glacier_after_days, rule.expire_after_days);
         rules.push(LifecycleRule {
@@ -631,23 +684,23 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
 
 /// S3's ordering rules for one set of transitions and an expiration.
 fn check_transitions(c: &mut Checker, path: &str, ia: Option<u32>, glacier: Option<u32>, expire: Option<u32>) {
-    if let Some(days) = ia {
-        if days < 30 {
-            c.error(
-                &format!("{path}.infrequent_access_after_days"),
-                format!("STANDARD_IA at {days} days is too early"),
-                "S3 moves objects to STANDARD_IA no earlier than 30 days after creation: use 30 or more",
-            );
-        }
+    if let Some(days) = ia
+        && days < 30
+    {
+        c.error(
+            &format!("{path}.infrequent_access_after_days"),
+            format!("STANDARD_IA at {days} days is too early"),
+            "S3 moves objects to STANDARD_IA no earlier than 30 days after creation: use 30 or more",
+        );
     }
-    if let (Some(ia), Some(glacier)) = (ia, glacier) {
-        if glacier < ia.saturating_add(30) {
-            c.error(
-                &format!("{path}.glacier_after_days"),
-                format!("GLACIER at {glacier} days is less than 30 days after STANDARD_IA ({ia} days)"),
-                format!("objects must stay 30 days in STANDARD_IA: use {} or more", ia.saturating_add(30)),
-            );
-        }
+    if let (Some(ia), Some(glacier)) = (ia, glacier)
+        && glacier < ia.saturating_add(30)
+    {
+        c.error(
+            &format!("{path}.glacier_after_days"),
+            format!("GLACIER at {glacier} days is less than 30 days after STANDARD_IA ({ia} days)"),
+            format!("objects must stay 30 days in STANDARD_IA: use {} or more", ia.saturating_add(30)),
+        );
     }
     if glacier == Some(0) && ia.is_none() {
         c.error(&format!("{path}.glacier_after_days"), "0 days is not allowed", "use 1 or more days");
@@ -666,7 +719,7 @@ fn check_transitions(c: &mut Checker, path: &str, ia: Option<u32>, glacier: Opti
     }
 }
 
-fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>) -> Vec<Access> {
+fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>, place: Place) -> Vec<Access> {
     let mut out = Vec::new();
     for (name, entry) in raw {
         let path = format!("access.{name}");
@@ -689,7 +742,13 @@ fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>) -> Vec<Access
                 Principal::Service { service }
             }
             RawPrincipal::RoleArn(arn) => match names::role_name_from_arn(&arn) {
-                Some(role) => Principal::Role { name: role.to_string(), arn },
+                Some(role) => {
+                    // The policy is attached by role *name*: a role of another account would be mistaken for the
+                    // role of that name in this one.
+                    let why = "the managed policy is attached to a role of the account the stack is in";
+                    place.check_arn(c, &format!("{path}.principal.role_arn"), &arn, None, Some(why));
+                    Principal::Role { name: role.to_string(), arn }
+                }
                 None => {
                     c.error(
                         &format!("{path}.principal.role_arn"),
@@ -718,7 +777,11 @@ fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>) -> Vec<Access
             match Verb::ALL.iter().find(|v| v.name() == verb) {
                 Some(v) => {
                     if !verbs.insert(*v) {
-                        c.error(&format!("{path}.allow[{i}]"), format!("`{verb}` is listed twice"), "remove the repeat");
+                        c.error(
+                            &format!("{path}.allow[{i}]"),
+                            format!("`{verb}` is listed twice"),
+                            "remove the repeat",
+                        );
                     }
                 }
                 None => c.error(
@@ -749,7 +812,7 @@ fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>) -> Vec<Access
     out
 }
 
-fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>) -> Vec<Notification> {
+fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>, place: Place) -> Vec<Notification> {
     let mut out: Vec<Notification> = Vec::new();
     for (name, n) in raw {
         let path = format!("notifications.{name}");
@@ -765,19 +828,29 @@ fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>) 
             RawTarget::Topic => Target::Topic,
             RawTarget::Eventbridge => Target::Eventbridge,
             RawTarget::LambdaArn(arn) => {
+                let arn_path = format!("{path}.target.lambda_arn");
                 if !names::is_lambda_arn(&arn) {
                     c.error(
-                        &format!("{path}.target.lambda_arn"),
+                        &arn_path,
                         format!("`{arn}` is not a Lambda function ARN"),
                         "use arn:aws:lambda:<region>:<account>:function:<name>",
+                    );
+                } else {
+                    place.check_arn(
+                        c,
+                        &arn_path,
+                        &arn,
+                        Some("S3 notifies only functions in the bucket's region"),
+                        Some("the stack lets S3 invoke the function, which it can do only in its own account"),
                     );
                 }
                 Target::Lambda { arn }
             }
         };
-        if target == Target::Eventbridge && (n.events.is_some() || n.prefix.is_some() || n.suffix.is_some()) {
+        let filters = [("events", n.events.is_some()), ("prefix", n.prefix.is_some()), ("suffix", n.suffix.is_some())];
+        if let (Target::Eventbridge, Some((filter, _))) = (&target, filters.iter().find(|(_, set)| *set)) {
             c.error(
-                &path,
+                &format!("{path}.{filter}"),
                 "EventBridge receives every event of the bucket; events, prefix and suffix do not apply",
                 "remove events/prefix/suffix and filter in an EventBridge rule instead",
             );
@@ -785,12 +858,18 @@ fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>) 
         let mut events = Vec::new();
         let raw_events = n.events.unwrap_or_else(|| vec!["created".to_string()]);
         if raw_events.is_empty() {
-            c.error(&format!("{path}.events"), "no events are listed", "list at least one of created, removed, restored, expired, transitioned");
+            c.error(
+                &format!("{path}.events"),
+                "no events are listed",
+                "list at least one of created, removed, restored, expired, transitioned",
+            );
         }
         for (i, e) in raw_events.iter().enumerate() {
             match EventKind::NAMES.iter().find(|(k, _)| k == e) {
                 Some((_, kind)) if !events.contains(kind) => events.push(*kind),
-                Some(_) => c.error(&format!("{path}.events[{i}]"), format!("`{e}` is listed twice"), "remove the repeat"),
+                Some(_) => {
+                    c.error(&format!("{path}.events[{i}]"), format!("`{e}` is listed twice"), "remove the repeat")
+                }
                 None => c.error(
                     &format!("{path}.events[{i}]"),
                     format!("unknown event `{e}`"),
@@ -851,7 +930,11 @@ fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Smoke {
     }
     let timeout = raw.notification_timeout_secs.unwrap_or(20);
     if !(1..=300).contains(&timeout) {
-        c.error("smoke.notification_timeout_secs", format!("{timeout} s is outside 1..=300"), "use a bounded wait such as 20");
+        c.error(
+            "smoke.notification_timeout_secs",
+            format!("{timeout} s is outside 1..=300"),
+            "use a bounded wait such as 20",
+        );
     }
     Smoke {
         probe_prefix,
@@ -861,8 +944,10 @@ fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Smoke {
     }
 }
 
-/// Checks the names that are derived from several keys: the bucket name, role, policy and queue names.
-fn check_derived_names(c: &mut Checker, config: &Config) {
+/// Checks the names that are derived from several keys: the bucket name, role, policy and queue names. Their
+/// lengths and characters are only checked when the parts (`project`, `region`, `account`) are valid: a bad part
+/// is reported once, where it is written.
+fn check_derived_names(c: &mut Checker, config: &Config, parts_ok: bool) {
     let account = config.account.as_deref().unwrap_or(PLACEHOLDER_ACCOUNT);
     let region = config.region.clone();
     let placeholders = config.placeholders(account, &region);
@@ -873,16 +958,24 @@ fn check_derived_names(c: &mut Checker, config: &Config) {
             "placeholders are {project}, {env}, {instance}, {stack}, {account}, {region}",
         ),
         Ok(name) => {
-            if let Err(problem) = names::check_bucket_name(&name) {
+            let problem = if parts_ok { names::check_bucket_name(&name).err() } else { None };
+            if let Some(problem) = problem {
                 let note = if config.account.is_none() && config.bucket.name_pattern.contains("{account}") {
                     " (account checked as a 12-digit placeholder)"
                 } else {
                     ""
                 };
-                c.error("bucket.name", format!("the bucket name renders as `{name}`{note}, which {problem}"), names::BUCKET_NAME_RULES);
+                // Without `bucket.name` the name comes from the default pattern, whose main part is the project.
+                let (key, what) = if c.locator.get("bucket.name").is_some() {
+                    ("bucket.name", "the bucket name".to_string())
+                } else {
+                    ("project", format!("the default bucket name `{DEFAULT_BUCKET_NAME}`"))
+                };
+                c.error(key, format!("{what} renders as `{name}`{note}, which {problem}"), names::BUCKET_NAME_RULES);
             }
             if config.ephemeral
-                && !(config.bucket.name_pattern.contains("{stack}") || config.bucket.name_pattern.contains("{instance}"))
+                && !(config.bucket.name_pattern.contains("{stack}")
+                    || config.bucket.name_pattern.contains("{instance}"))
             {
                 c.error(
                     "bucket.name",
@@ -891,13 +984,22 @@ fn check_derived_names(c: &mut Checker, config: &Config) {
                 );
             }
             if config.bucket.access_logs.as_ref().is_some_and(|logs| logs.bucket == name) {
-                c.error("bucket.access_logs.bucket", "a bucket cannot log to itself", "send access logs to a separate bucket");
+                c.error(
+                    "bucket.access_logs.bucket",
+                    "a bucket cannot log to itself",
+                    "send access logs to a separate bucket",
+                );
             }
         }
     }
+    if !parts_ok {
+        return;
+    }
     for entry in &config.access {
         let name = config.iam_name(&entry.name);
-        if matches!(entry.principal, Principal::Service { .. }) && name.len() > 64 {
+        // An invalid entry name is reported as such; its length is part of that message's rule.
+        let is_role = matches!(entry.principal, Principal::Service { .. });
+        if is_role && names::is_entry_name(&entry.name) && name.len() > 64 {
             c.error(
                 &format!("access.{}", entry.name),
                 format!("the role name `{name}` is {} characters, over IAM's 64", name.len()),
@@ -907,7 +1009,7 @@ fn check_derived_names(c: &mut Checker, config: &Config) {
     }
     for n in &config.notifications {
         let name = config.target_name(&n.name);
-        if n.target == Target::Queue && name.len() > 80 {
+        if n.target == Target::Queue && names::is_entry_name(&n.name) && name.len() > 80 {
             c.error(
                 &format!("notifications.{}", n.name),
                 format!("the queue name `{name}` is {} characters, over SQS's 80", name.len()),
@@ -915,7 +1017,46 @@ fn check_derived_names(c: &mut Checker, config: &Config) {
             );
         }
     }
-    if config.ephemeral && config.smoke.probe_prefix.is_empty() {
-        c.error("smoke.probe_prefix", "empty probe prefix", "use _probe/");
+}
+
+/// The template names each resource by a logical id made from an entry or notification name (see
+/// `crate::render`): `post-call-writer` becomes `PostCallWriterRole` and `PostCallWriterPolicy`. Two names that
+/// make the same id (`writer-2` and `writer2`, or an entry `new-recording-queue` next to a queue notification
+/// `new-recording`) would make an invalid template, so they are reported here, at the later name.
+fn check_logical_ids(c: &mut Checker, config: &Config) {
+    use crate::render::{BUCKET_ID, BUCKET_POLICY_ID, pascal};
+    let mut taken: BTreeMap<String, String> = BTreeMap::from([
+        (BUCKET_ID.to_string(), "the data bucket".to_string()),
+        (BUCKET_POLICY_ID.to_string(), "the bucket policy".to_string()),
+    ]);
+    let mut claims: Vec<(String, String, Vec<&str>)> = Vec::new();
+    for entry in &config.access {
+        let suffixes = match entry.principal {
+            Principal::Service { .. } => vec!["Role", "Policy"],
+            _ => vec!["Policy"],
+        };
+        claims.push((format!("access.{}", entry.name), format!("access entry `{}`", entry.name), suffixes));
+    }
+    for n in &config.notifications {
+        let suffixes = match n.target {
+            Target::Queue => vec!["Queue", "QueuePolicy"],
+            Target::Topic => vec!["Topic", "TopicPolicy"],
+            Target::Lambda { .. } => vec!["InvokePermission"],
+            Target::Eventbridge => vec![],
+        };
+        claims.push((format!("notifications.{}", n.name), format!("notification `{}`", n.name), suffixes));
+    }
+    for (path, owner, suffixes) in claims {
+        let name = path.split_once('.').map(|(_, name)| name).unwrap_or_default();
+        let ids: Vec<String> = suffixes.iter().map(|suffix| format!("{}{suffix}", pascal(name))).collect();
+        if let Some((id, other)) = ids.iter().find_map(|id| taken.get(id).map(|other| (id, other))) {
+            c.error(
+                &path,
+                format!("the {owner} would get the CloudFormation logical id `{id}`, which {other} already has"),
+                "rename it: an id is the name without hyphens, each word capitalised (post-call-writer: PostCallWriter)",
+            );
+            continue;
+        }
+        taken.extend(ids.into_iter().map(|id| (id, format!("the {owner}"))));
     }
 }

@@ -140,12 +140,8 @@ pub async fn describe(cfn: &Client, stack: &str, id: &str) -> Result<Vec<Change>
             .map_err(|e| aws_error(e, "DescribeChangeSet"))?;
         for change in page.changes.unwrap_or_default() {
             let Some(rc) = change.resource_change else { continue };
-            let mut properties: Vec<String> = rc
-                .details
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|d| d.target.and_then(|t| t.name))
-                .collect();
+            let mut properties: Vec<String> =
+                rc.details.unwrap_or_default().into_iter().filter_map(|d| d.target.and_then(|t| t.name)).collect();
             properties.sort();
             properties.dedup();
             changes.push(Change {
@@ -205,14 +201,19 @@ mod tests {
 
     #[test]
     fn both_no_change_phrasings() {
-        assert!(means_no_changes("The submitted information didn't contain changes. Submit different information to create a change set."));
+        assert!(means_no_changes(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        ));
         assert!(means_no_changes("No updates are to be performed."));
         assert!(!means_no_changes("Template format error"));
     }
 
     #[test]
     fn readable_change_lines() {
-        assert_eq!(change("DataBucket", "Modify", Some("True")).to_string(), "~ Modify  DataBucket (AWS::S3::Bucket)  REPLACED");
+        assert_eq!(
+            change("DataBucket", "Modify", Some("True")).to_string(),
+            "~ Modify  DataBucket (AWS::S3::Bucket)  REPLACED"
+        );
         assert_eq!(change("WriterRole", "Add", None).to_string(), "+ Add     WriterRole (AWS::IAM::Role)");
     }
 }

@@ -83,14 +83,22 @@ fn convert(e: aws_sdk_cloudformation::types::StackEvent) -> StackEvent {
     }
 }
 
+/// The stack's status now (None when it cannot be described).
+async fn current_status(cfn: &Client, stack: &str) -> Result<Option<String>> {
+    let output = cfn.describe_stacks().stack_name(stack).send().await.map_err(|e| aws_error(e, "DescribeStacks"))?;
+    Ok(output
+        .stacks
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .and_then(|s| s.stack_status)
+        .map(|s| s.as_str().to_string()))
+}
+
 /// The id of the newest event of a stack, to follow only what happens after it.
 pub async fn newest_event_id(cfn: &Client, stack: &str) -> Result<Option<String>> {
-    let page = cfn
-        .describe_stack_events()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| aws_error(e, "DescribeStackEvents"))?;
+    let page =
+        cfn.describe_stack_events().stack_name(stack).send().await.map_err(|e| aws_error(e, "DescribeStackEvents"))?;
     Ok(page.stack_events.unwrap_or_default().into_iter().next().and_then(|e| e.event_id))
 }
 
@@ -154,8 +162,17 @@ pub async fn follow(
             on_event(&event);
             let stack_level = event.resource_type == "AWS::CloudFormation::Stack" && event.logical_id == stack_name;
             if stack_level {
-                let health = Health::of(&event.status);
-                if health.settled() && event.status != "REVIEW_IN_PROGRESS" {
+                let mut health = Health::of(&event.status);
+                let mut status = event.status.clone();
+                if health.settled() && !matches!(health, Health::Ready | Health::Deleted) {
+                    // Confirm a bad ending with the stack itself: some endpoints (the local emulator) report a
+                    // transient DELETE_FAILED and go on; on AWS the described status is the same.
+                    if let Some(current) = current_status(cfn, stack).await? {
+                        health = Health::of(&current);
+                        status = current;
+                    }
+                }
+                if health.settled() && status != "REVIEW_IN_PROGRESS" {
                     let root_cause = failed
                         .iter()
                         .find(|e: &&StackEvent| {
@@ -163,7 +180,7 @@ pub async fn follow(
                         })
                         .or(failed.first())
                         .cloned();
-                    return Ok(Outcome { status: event.status, health, events: count, root_cause, failed, polls });
+                    return Ok(Outcome { status, health, events: count, root_cause, failed, polls });
                 }
             } else if is_failure(&event.status) {
                 failed.push(event);

@@ -212,7 +212,22 @@ async fn settle_existing(
                 "stack {name} is {} (never created, so it holds no data): deleting it to create it afresh",
                 stack.status
             ));
-            delete_stack(cfn, &stack, options.operation_timeout, printer).await?;
+            let outcome = delete_stack_outcome(cfn, &stack, &[], options.operation_timeout, printer).await?;
+            if outcome.health != Health::Deleted {
+                // A failed create's leftovers hold no data; CloudFormation lets a DELETE_FAILED stack go when
+                // the resources it could not delete are retained (they are named so they can be cleaned up).
+                let stuck: Vec<String> = outcome.failed.iter().map(|e| e.logical_id.clone()).collect();
+                printer.log(format!(
+                    "warning: could not delete {} of never-created stack {name}; retaining them and deleting the stack",
+                    stuck.join(", ")
+                ));
+                let retry = delete_stack_outcome(cfn, &stack, &stuck, options.operation_timeout, printer).await?;
+                anyhow::ensure!(
+                    retry.health == Health::Deleted,
+                    "deleting never-created stack {name} failed: {}",
+                    retry.failure_report()
+                );
+            }
             Ok(None)
         }
         Health::RollbackFailed => anyhow::bail!(
@@ -236,21 +251,40 @@ async fn settle_existing(
 
 /// Deletes a stack and follows it until it is gone.
 pub async fn delete_stack(cfn: &Client, stack: &StackInfo, timeout: Duration, printer: &Printer) -> Result<Outcome> {
+    let outcome = delete_stack_outcome(cfn, stack, &[], timeout, printer).await?;
+    anyhow::ensure!(
+        outcome.health == Health::Deleted,
+        "deleting stack {} failed: {}",
+        stack.name,
+        outcome.failure_report()
+    );
+    Ok(outcome)
+}
+
+/// Deletes a stack (retaining `retain`, allowed only for a DELETE_FAILED stack) and reports how it ended.
+pub async fn delete_stack_outcome(
+    cfn: &Client,
+    stack: &StackInfo,
+    retain: &[String],
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<Outcome> {
     let after = events::newest_event_id(cfn, &stack.id).await?;
     cfn.delete_stack()
         .stack_name(&stack.id)
+        .set_retain_resources((!retain.is_empty()).then(|| retain.to_vec()))
         .send()
         .await
         .map_err(|e| aws_error(e, "DeleteStack"))
         .with_context(|| format!("cannot delete stack {}", stack.name))?;
-    let outcome = events::follow(cfn, &stack.id, &stack.name, after, timeout, |e| printer.progress(format!("  {e}"))).await?;
+    let outcome =
+        events::follow(cfn, &stack.id, &stack.name, after, timeout, |e| printer.progress(format!("  {e}"))).await?;
     printer.progress_done();
-    anyhow::ensure!(outcome.health == Health::Deleted, "deleting stack {} failed: {}", stack.name, outcome.failure_report());
     Ok(outcome)
 }
 
 /// Termination protection and the stack policy that denies replacing or deleting the bucket (protected envs).
-async fn ensure_protection(cfn: &Client, stack: &StackInfo, rendered: &Rendered) -> Result<()> {
+async fn ensure_protection(cfn: &Client, stack: &StackInfo, rendered: &Rendered, printer: &Printer) -> Result<()> {
     let Some(policy) = &rendered.stack_policy else { return Ok(()) };
     if !stack.termination_protection {
         cfn.update_termination_protection()
@@ -260,29 +294,42 @@ async fn ensure_protection(cfn: &Client, stack: &StackInfo, rendered: &Rendered)
             .await
             .map_err(|e| aws_error(e, "UpdateTerminationProtection"))?;
     }
-    set_stack_policy_if_changed(cfn, &stack.name, policy).await
+    match set_stack_policy_if_changed(cfn, &stack.name, policy).await {
+        Err(e) if e.is::<StackPolicyUnsupported>() => {
+            printer.log(format!(
+                "warning: {e}: stack {} has termination protection but no stack policy guarding its bucket",
+                stack.name
+            ));
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 async fn set_stack_policy_if_changed(cfn: &Client, stack: &str, policy: &str) -> Result<()> {
-    let current = cfn
-        .get_stack_policy()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| aws_error(e, "GetStackPolicy"))?
-        .stack_policy_body
-        .and_then(|body| serde_json::from_str::<Value>(&body).ok());
+    let current = match cfn.get_stack_policy().stack_name(stack).send().await {
+        Ok(output) => output.stack_policy_body.and_then(|body| serde_json::from_str::<Value>(&body).ok()),
+        // Some endpoints (the local emulator) cannot read stack policies back: set it unconditionally.
+        Err(e) if crate::aws::not_implemented(&e) => None,
+        Err(e) => return Err(aws_error(e, "GetStackPolicy")),
+    };
     let wanted: Value = serde_json::from_str(policy).context("the stack policy is not JSON")?;
     if current.as_ref() != Some(&wanted) {
-        cfn.set_stack_policy()
-            .stack_name(stack)
-            .stack_policy_body(policy)
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "SetStackPolicy"))?;
+        match cfn.set_stack_policy().stack_name(stack).stack_policy_body(policy).send().await {
+            Ok(_) => {}
+            Err(e) if crate::aws::not_implemented(&e) => {
+                return Err(anyhow::anyhow!(StackPolicyUnsupported));
+            }
+            Err(e) => return Err(aws_error(e, "SetStackPolicy")),
+        }
     }
     Ok(())
 }
+
+/// The endpoint has no stack policies (AWS has; the local emulator answers 501).
+#[derive(Debug, thiserror::Error)]
+#[error("this endpoint does not implement stack policies")]
+pub struct StackPolicyUnsupported;
 
 /// The main job's deploy step: returns what was done; errors carry the reason (refusals exit 3).
 pub async fn deploy(
@@ -316,7 +363,7 @@ pub async fn deploy(
             && stack.tags == wanted_tags
             && same_template(&deployed_template(cfn, &name).await?, &rendered.template_value)
         {
-            ensure_protection(cfn, stack, rendered).await?;
+            ensure_protection(cfn, stack, rendered, printer).await?;
             timings.insert("total", started.elapsed().as_millis());
             printer.log(format!("stack {name}: no changes"));
             return Ok(Report {
@@ -347,7 +394,7 @@ pub async fn deploy(
     let (id, changes) = match planned {
         Planned::NoChanges => {
             if let Some(stack) = &existing {
-                ensure_protection(cfn, stack, rendered).await?;
+                ensure_protection(cfn, stack, rendered, printer).await?;
             }
             printer.log(format!("stack {name}: no changes"));
             timings.insert("total", started.elapsed().as_millis());
@@ -396,7 +443,10 @@ pub async fn deploy(
     let lift_policy = !create && config.protected && options.allow_data_loss && config.allow_data_loss;
     if lift_policy {
         let allow_all = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"Update:*","Resource":"*"}]}"#;
-        set_stack_policy_if_changed(cfn, &name, allow_all).await?;
+        match set_stack_policy_if_changed(cfn, &name, allow_all).await {
+            Err(e) if !e.is::<StackPolicyUnsupported>() => return Err(e),
+            _ => {}
+        }
     }
     let after = events::newest_event_id(cfn, &name).await?;
     let exec_started = Instant::now();
@@ -435,7 +485,7 @@ pub async fn deploy(
         anyhow::bail!("deploying stack {name} failed: {}", outcome.failure_report());
     }
     let stack = describe_stack(cfn, &name).await?.with_context(|| format!("stack {name} vanished after deploy"))?;
-    ensure_protection(cfn, &stack, rendered).await?;
+    ensure_protection(cfn, &stack, rendered, printer).await?;
     timings.insert("total", started.elapsed().as_millis());
     Ok(Report {
         stack: name,
@@ -450,10 +500,10 @@ pub async fn deploy(
 
 /// A CREATE change set leaves an empty stack in REVIEW_IN_PROGRESS; remove it when the create is abandoned.
 async fn discard_review_stack(cfn: &Client, name: &str) {
-    if let Ok(Some(stack)) = describe_stack(cfn, name).await {
-        if stack.status == "REVIEW_IN_PROGRESS" {
-            let _ = cfn.delete_stack().stack_name(&stack.id).send().await;
-        }
+    if let Ok(Some(stack)) = describe_stack(cfn, name).await
+        && stack.status == "REVIEW_IN_PROGRESS"
+    {
+        let _ = cfn.delete_stack().stack_name(&stack.id).send().await;
     }
 }
 

@@ -1,0 +1,137 @@
+//! `provision list [--env E]`: the stacks this tool manages, found by their tags.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::aws::Aws;
+use crate::cli::{Global, ListArgs, Target};
+use crate::config::Config;
+use crate::output::{ExitStatus, Printer};
+use crate::teardown::discover::{self, Managed, ObjectCount};
+
+#[derive(Debug, Serialize)]
+struct Row {
+    #[serde(flatten)]
+    stack: Managed,
+    region: String,
+    age_seconds: Option<u64>,
+    expired: bool,
+    /// Current objects, from one listing call: `{count: 1000, more: true}` means 1000 or more.
+    objects: Option<ObjectCount>,
+}
+
+pub async fn run(global: &Global, args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
+    let configs = match &args.env {
+        Some(env) => vec![super::load_rendered(global, &Target { env: Some(env.clone()), instance: None })?.0],
+        None => region_configs(global)?,
+    };
+    let now = OffsetDateTime::now_utc();
+    let mut rows = Vec::new();
+    let mut regions = Vec::new();
+    for config in &configs {
+        let aws = Aws::connect(&global.aws, config).await?;
+        regions.push(aws.region.clone());
+        let mut stacks =
+            discover::managed_stacks(&aws.cfn).await.with_context(|| format!("in region {}", aws.region))?;
+        if args.env.is_some() {
+            stacks.retain(|s| s.env == config.env && s.project == config.project);
+        }
+        let counted = futures::stream::iter(stacks)
+            .map(|stack| {
+                let s3 = &aws.s3;
+                async move {
+                    let objects = match (&stack.bucket, args.no_count) {
+                        (Some(bucket), false) => discover::object_count(s3, bucket).await,
+                        _ => None,
+                    };
+                    (stack, objects)
+                }
+            })
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await;
+        for (stack, objects) in counted {
+            rows.push(Row {
+                age_seconds: stack.age(now).map(|a| a.as_secs()),
+                expired: stack.expired(now),
+                region: aws.region.clone(),
+                stack,
+                objects,
+            });
+        }
+    }
+    if printer.json() {
+        printer.json_doc(&serde_json::json!({ "regions": regions, "stacks": rows }));
+    } else if rows.is_empty() {
+        printer.log(format!("no stacks managed by provision in {}", regions.join(", ")));
+    } else {
+        for line in table(&rows, now) {
+            printer.data(line);
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// One config per distinct region (and endpoint) of the env files, or just `--region`: where managed stacks live.
+fn region_configs(global: &Global) -> Result<Vec<Config>> {
+    let dir = &global.stacks_dir;
+    let mut by_place: BTreeMap<(String, Option<String>), Config> = BTreeMap::new();
+    for env in crate::config::list_envs(dir).unwrap_or_default() {
+        if let Ok(config) = crate::config::load(dir, &env, None) {
+            let region = global.aws.region.clone().unwrap_or_else(|| config.region.clone());
+            let endpoint = global.aws.endpoint_url.clone().or_else(|| config.endpoint.clone());
+            by_place.entry((region, endpoint)).or_insert(config);
+        }
+    }
+    if by_place.is_empty() {
+        let region = global
+            .aws
+            .region
+            .clone()
+            .context(format!("no env file in {} to learn the regions from: pass --env or --region", dir.display()))?;
+        let minimal = format!("project: list\nregion: {region}\n");
+        let config = crate::config::parse(&minimal, Path::new("(list)"), "list", None)
+            .map_err(|_| anyhow::anyhow!("`{region}` is not a region"))?;
+        return Ok(vec![config]);
+    }
+    Ok(by_place.into_values().collect())
+}
+
+fn table(rows: &[Row], now: OffsetDateTime) -> Vec<String> {
+    let header = ["ENV", "INSTANCE", "STATUS", "AGE", "EXPIRES", "BUCKET", "OBJECTS"].map(String::from);
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|row| {
+            let s = &row.stack;
+            [
+                s.env.clone(),
+                s.instance.clone().unwrap_or_else(|| "-".into()),
+                s.status.clone(),
+                row.age_seconds
+                    .map(|a| discover::human(std::time::Duration::from_secs(a)))
+                    .unwrap_or_else(|| "-".into()),
+                discover::expiry_text(s.expires_at, now),
+                s.bucket.clone().unwrap_or_else(|| "-".into()),
+                row.objects.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(header)
+        .chain(cells)
+        .map(|row| {
+            let padded: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+            padded.join("  ").trim_end().to_string()
+        })
+        .collect()
+}

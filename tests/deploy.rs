@@ -1,0 +1,192 @@
+//! The deploy pipeline against the local emulator: create, update, no-op, data guard, protected envs, recovery,
+//! plan exit codes, JSON output, and a dying endpoint.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn deploy(stacks: &std::path::Path, env: &str) -> Run {
+    provision(stacks, &["--env", env])
+}
+
+#[test]
+fn create_then_noop_on_the_fast_path() {
+    let project = unique("it-create");
+    let stacks = stacks("create", &[("dev.yaml", &env_file(&project))]);
+    let first = deploy(&stacks, "dev");
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.stdout.contains(&format!("stack {project}-dev: created")), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("BucketName") && first.stdout.contains(&format!("{project}-dev-000000000000-us-east-1"))
+    );
+    assert!(first.stderr.contains("+ Add     DataBucket (AWS::S3::Bucket)"), "{}", first.stderr);
+    assert!(first.stderr.contains(&format!("{project}-dev (AWS::CloudFormation::Stack) CREATE_COMPLETE")));
+
+    let second = provision(&stacks, &["--env", "dev", "--output", "json"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    let report = second.json();
+    assert_eq!(report["deploy"]["action"], "none");
+    // The fast path creates no change set: no change-set timing is recorded.
+    assert!(report["deploy"]["timings_ms"].get("change_set").is_none(), "{report}");
+    assert_eq!(report["deploy"]["outputs"]["BucketName"], format!("{project}-dev-000000000000-us-east-1"));
+}
+
+#[test]
+fn tag_change_updates_and_plan_exit_codes_follow() {
+    let project = unique("it-update");
+    let stacks = stacks("update", &[("dev.yaml", &env_file(&project))]);
+    assert_eq!(deploy(&stacks, "dev").code, 0);
+
+    // No changes through the change-set path: plan always creates one.
+    let plan = provision(&stacks, &["plan", "--env", "dev"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(plan.stdout.contains("no changes"));
+
+    let tagged = env_file(&project).replace("ephemeral: true\n", "ephemeral: true\nbucket:\n  tags: { team: voice }\n");
+    std::fs::write(stacks.join("dev.yaml"), tagged).unwrap();
+    let plan = provision(&stacks, &["plan", "--env", "dev", "--output", "json"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let doc = plan.json();
+    let changes = doc["plan"]["changes"].as_array().unwrap();
+    assert!(changes.iter().any(|c| c["logical_id"] == "DataBucket" && c["action"] == "Modify"), "{doc}");
+    assert_eq!(doc["exit_code"], 2);
+
+    let update = provision(&stacks, &["--env", "dev", "--output", "json"]);
+    assert_eq!(update.code, 0, "{update:?}");
+    let report = update.json();
+    assert_eq!(report["deploy"]["action"], "update");
+    assert_eq!(report["deploy"]["outcome"]["status"], "UPDATE_COMPLETE");
+    assert!(report["deploy"]["timings_ms"]["total"].as_u64().is_some());
+    assert_eq!(provision(&stacks, &["plan", "--env", "dev"]).code, 0);
+}
+
+#[test]
+fn bucket_rename_is_refused_by_the_data_guard() {
+    let project = unique("it-guard");
+    let stacks = stacks("guard", &[("dev.yaml", &env_file(&project))]);
+    assert_eq!(deploy(&stacks, "dev").code, 0);
+    let renamed = env_file(&project)
+        .replace("ephemeral: true\n", "ephemeral: true\nbucket:\n  name: \"{stack}-renamed-{account}\"\n");
+    std::fs::write(stacks.join("dev.yaml"), renamed).unwrap();
+
+    let plan = provision(&stacks, &["plan", "--env", "dev"]);
+    assert_eq!(plan.code, 3, "{plan:?}");
+    let refused = deploy(&stacks, "dev");
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(refused.stderr.contains("DataBucket (AWS::S3::Bucket)  REPLACED"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--allow-data-loss"), "{}", refused.stderr);
+
+    // Nothing changed: the stack still has its first bucket.
+    std::fs::write(stacks.join("dev.yaml"), env_file(&project)).unwrap();
+    let same = provision(&stacks, &["--env", "dev", "--output", "json"]).json();
+    assert_eq!(same["deploy"]["action"], "none");
+    assert_eq!(same["deploy"]["outputs"]["BucketName"], format!("{project}-dev-000000000000-us-east-1"));
+}
+
+#[test]
+fn protected_env_needs_yes_off_a_terminal() {
+    let project = unique("it-prot");
+    let stack_name = format!("{project}-prod");
+    let env = env_file(&project).replace("ephemeral: true\n", "protected: true\n");
+    let stacks = stacks("protected", &[("prod.yaml", &env)]);
+    let refused = deploy(&stacks, "prod");
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    // The abandoned create leaves no empty stack behind.
+    let gone = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack_name)).unwrap();
+    assert!(gone.is_none(), "{gone:?}");
+
+    let deployed = provision(&stacks, &["--env", "prod", "--yes"]);
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    let stack = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack_name)).unwrap().unwrap();
+    assert!(stack.termination_protection);
+    // The emulator cannot read stack policies back (501); tests/deploy_mock.rs covers the policy.
+}
+
+#[test]
+fn failed_create_reports_its_root_cause() {
+    // A managed policy attached to a user that does not exist fails to create, for real. (Deleting the failed
+    // stack then fails on the emulator, which cannot delete a resource that never got created: the recovery of a
+    // ROLLBACK_COMPLETE stack is covered in tests/deploy_mock.rs; see tests/README.md.)
+    let project = unique("it-fail");
+    let broken = format!(
+        "project: {project}\nregion: {REGION}\naccount: \"{ACCOUNT}\"\nephemeral: true\n\
+         access:\n  ghost:\n    principal: {{ user: no-such-user-anywhere }}\n    allow: [read]\n    prefixes: [ghost/]\n"
+    );
+    let stacks = stacks("fail", &[("dev.yaml", &broken)]);
+    let failed = deploy(&stacks, "dev");
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(failed.stderr.contains("root cause: GhostPolicy (AWS::IAM::ManagedPolicy)"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("\nerror: deploying stack"), "{}", failed.stderr);
+}
+
+#[test]
+fn stack_left_in_review_is_recovered() {
+    // A CREATE change set that was never executed leaves the stack in REVIEW_IN_PROGRESS, for real.
+    let project = unique("it-review");
+    let stacks = stacks("review", &[("dev.yaml", &env_file(&project))]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let name = format!("{project}-dev");
+    runtime
+        .block_on(
+            aws.cfn
+                .create_change_set()
+                .stack_name(&name)
+                .change_set_name("abandoned")
+                .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+                .template_body("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n")
+                .send(),
+        )
+        .unwrap();
+    let stack = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap().unwrap();
+    assert_eq!(stack.status, "REVIEW_IN_PROGRESS");
+
+    let recovered = provision(&stacks, &["--env", "dev", "--output", "json"]);
+    assert_eq!(recovered.code, 0, "{recovered:?}");
+    let report = recovered.json();
+    assert_eq!(report["deploy"]["action"], "create");
+    assert_eq!(report["deploy"]["recovered_from"], "REVIEW_IN_PROGRESS");
+    assert!(recovered.stderr.contains("never created, so it holds no data"), "{}", recovered.stderr);
+}
+
+#[test]
+fn account_mismatch_is_refused() {
+    let env = env_file(&unique("it-acct")).replace("\"000000000000\"", "\"123456789012\"");
+    let stacks = stacks("account", &[("dev.yaml", &env)]);
+    let refused = deploy(&stacks, "dev");
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(refused.stderr.contains("credentials belong to account 000000000000"), "{}", refused.stderr);
+}
+
+#[test]
+fn a_dying_endpoint_gives_a_connection_error_not_a_hang() {
+    let dir = repo().join("target/local-aws").join(format!("dying-{}", std::process::id()));
+    let endpoint = start_emulator(&dir, &[]);
+    let stacks = stacks("dying", &[("dev.yaml", &env_file(&unique("it-dying")))]);
+    let killer = std::thread::spawn({
+        let dir = dir.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            stop_emulator(&dir);
+        }
+    });
+    let started = Instant::now();
+    let run = provision_at(&endpoint, &stacks, &["--env", "dev", "--max-attempts", "2"]);
+    killer.join().unwrap();
+    // Either the deploy finished before the stop, or it failed cleanly; never a hang or a panic.
+    if run.code != 0 {
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.starts_with("error: ") || run.stderr.contains("\nerror: "), "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    let again = provision_at(&endpoint, &stacks, &["--env", "dev", "--max-attempts", "2"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("connection failed") || again.stderr.contains("timed out"), "{}", again.stderr);
+    assert!(started.elapsed() < Duration::from_secs(120));
+}
