@@ -14,6 +14,8 @@ use crate::aws::aws_error;
 pub struct StackEvent {
     pub id: String,
     pub timestamp: String,
+    #[serde(skip)]
+    pub epoch_ms: Option<i64>,
     pub logical_id: String,
     pub resource_type: String,
     pub status: String,
@@ -41,6 +43,8 @@ pub struct Outcome {
     /// Every failed resource event, oldest first.
     pub failed: Vec<StackEvent>,
     pub polls: u32,
+    /// How long after the stack's final event (by its timestamp) the tool saw it: the cost of polling.
+    pub seen_after_ms: Option<i64>,
 }
 
 impl Outcome {
@@ -76,6 +80,7 @@ fn convert(e: aws_sdk_cloudformation::types::StackEvent) -> StackEvent {
             .timestamp
             .map(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default())
             .unwrap_or_default(),
+        epoch_ms: e.timestamp.and_then(|t| t.to_millis().ok()),
         logical_id: e.logical_resource_id.unwrap_or_default(),
         resource_type: e.resource_type.unwrap_or_default(),
         status: e.resource_status.map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -180,7 +185,15 @@ pub async fn follow(
                         })
                         .or(failed.first())
                         .cloned();
-                    return Ok(Outcome { status, health, events: count, root_cause, failed, polls });
+                    let now_ms = i64::try_from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default()
+                            .as_millis(),
+                    )
+                    .unwrap_or(i64::MAX);
+                    let seen_after_ms = event.epoch_ms.map(|t| now_ms - t);
+                    return Ok(Outcome { status, health, events: count, root_cause, failed, polls, seen_after_ms });
                 }
             } else if is_failure(&event.status) {
                 failed.push(event);

@@ -214,8 +214,8 @@ fn decoder(encoding: Option<&EncodingType>) -> fn(&str) -> String {
     if encoding == Some(&EncodingType::Url) { url_decode } else { str::to_string }
 }
 
-/// Error codes of calls worth repeating after a pause.
-fn transient_code(code: &str) -> bool {
+/// Error codes that mean "too fast, try again later".
+fn throttling_code(code: &str) -> bool {
     matches!(
         code,
         "Throttling"
@@ -226,27 +226,39 @@ fn transient_code(code: &str) -> bool {
             | "TooManyRequestsException"
             | "RequestLimitExceeded"
             | "SlowDown"
-            | "InternalError"
             | "ServiceUnavailable"
-            | "RequestTimeout"
-            | "RequestTimeoutException"
-            | "PriorRequestNotComplete"
     )
 }
 
-/// Whether a failed call may succeed when repeated: throttling, server errors, timeouts, dropped connections.
-pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+/// Whether a call failed for being throttled (or timed out, or lost its connection), so that repeating it after a
+/// pause may succeed. Other server errors were already retried by the SDK and are not repeated again.
+pub fn is_throttled<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let err = service.err();
             status == 429
-                || status >= 500
-                || err.code().is_some_and(transient_code)
+                || status == 503
+                || err.code().is_some_and(throttling_code)
                 || err.message().is_some_and(|m| m.contains("Rate exceeded"))
         }
         _ => false,
+    }
+}
+
+/// Whether XML 1.0 can carry the key at all. DeleteObjects sends keys in an XML body, so keys with other control
+/// characters must be deleted one by one (DeleteObject puts the key in the URL).
+pub fn xml_safe(key: &str) -> bool {
+    key.chars().all(|c| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}'))
+}
+
+/// An error text short enough for a report (some services echo the whole request).
+fn clip(text: String) -> String {
+    const MAX: usize = 400;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 
@@ -254,8 +266,8 @@ fn code_is<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>, code: &st
     error.code() == Some(code)
 }
 
-/// Runs a call, repeating it with backoff while it fails transiently (on top of the SDK's own retries, whose retry
-/// quota a long throttled run can exhaust).
+/// Runs a call, repeating it with backoff while it is throttled (on top of the SDK's own retries, whose retry quota
+/// a long throttled run can exhaust).
 async fn retrying<T, E, F, Fut>(mut call: F) -> Result<T, SdkError<E, HttpResponse>>
 where
     E: ProvideErrorMetadata,
@@ -266,7 +278,7 @@ where
     let mut attempt = 0;
     loop {
         match call().await {
-            Err(e) if attempt < EXTRA_ATTEMPTS && is_transient(&e) => {
+            Err(e) if attempt < EXTRA_ATTEMPTS && is_throttled(&e) => {
                 attempt += 1;
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(8));
@@ -311,6 +323,30 @@ struct BatchResult {
 }
 
 async fn delete_batch(s3: Client, bucket: String, batch: Vec<Entry>) -> BatchResult {
+    let (batch, singles): (Vec<Entry>, Vec<Entry>) = batch.into_iter().partition(|e| xml_safe(&e.key));
+    let mut result = if batch.is_empty() { BatchResult::default() } else { delete_many(&s3, &bucket, batch).await };
+    for entry in singles {
+        let deleted = retrying(|| {
+            s3.delete_object().bucket(&bucket).key(&entry.key).set_version_id(entry.version_id.clone()).send()
+        })
+        .await;
+        match deleted {
+            Ok(_) if entry.delete_marker => result.delete_markers += 1,
+            Ok(_) => result.versions += 1,
+            Err(e) if code_is(&e, "NoSuchBucket") => result.gone = true,
+            Err(e) => result.errors.push(KeyError {
+                key: entry.key.clone(),
+                version_id: entry.version_id.clone(),
+                code: e.code().unwrap_or("UnknownError").to_string(),
+                message: clip(format!("{:#}", aws_error(e, "DeleteObject"))),
+            }),
+        }
+    }
+    result
+}
+
+/// One DeleteObjects call (Quiet: only failures are reported back).
+async fn delete_many(s3: &Client, bucket: &str, batch: Vec<Entry>) -> BatchResult {
     let mut objects = Vec::with_capacity(batch.len());
     for entry in &batch {
         match ObjectIdentifier::builder().key(&entry.key).set_version_id(entry.version_id.clone()).build() {
@@ -332,12 +368,13 @@ async fn delete_batch(s3: Client, bucket: String, batch: Vec<Entry>) -> BatchRes
             };
         }
     };
-    let result = retrying(|| s3.delete_objects().bucket(&bucket).delete(delete.clone()).send()).await;
+    let result = retrying(|| s3.delete_objects().bucket(bucket).delete(delete.clone()).send()).await;
     let output = match result {
         Ok(output) => output,
         Err(e) if code_is(&e, "NoSuchBucket") => return BatchResult { gone: true, ..Default::default() },
         Err(e) => {
-            return BatchResult { failure: Some(format!("{:#}", aws_error(e, "DeleteObjects"))), ..Default::default() };
+            let failure = clip(format!("{:#}", aws_error(e, "DeleteObjects")));
+            return BatchResult { failure: Some(failure), ..Default::default() };
         }
     };
     let errors: Vec<KeyError> = output
@@ -347,7 +384,7 @@ async fn delete_batch(s3: Client, bucket: String, batch: Vec<Entry>) -> BatchRes
             key: e.key().unwrap_or_default().to_string(),
             version_id: e.version_id().map(str::to_string),
             code: e.code().unwrap_or("UnknownError").to_string(),
-            message: e.message().unwrap_or_default().to_string(),
+            message: clip(e.message().unwrap_or_default().to_string()),
         })
         .collect();
     let mut result = BatchResult::default();
@@ -540,6 +577,25 @@ async fn sweep_versions(
     Ok(sweep)
 }
 
+/// Aborts one upload: Ok(true) when aborted now, Ok(false) when it was gone already.
+async fn abort_upload(s3: Client, bucket: String, key: String, raw_key: String, id: String) -> Result<bool, String> {
+    let abort = |key: String| {
+        let (s3, bucket, id) = (&s3, &bucket, &id);
+        async move { retrying(|| s3.abort_multipart_upload().bucket(bucket).key(&key).upload_id(id).send()).await }
+    };
+    let mut result = abort(key.clone()).await;
+    // Some S3 implementations announce EncodingType=url yet send upload keys unencoded: try the key as it was sent.
+    if key != raw_key && result.as_ref().is_err_and(|e| code_is(e, "NoSuchUpload")) {
+        result = abort(raw_key).await;
+    }
+    match result {
+        Ok(_) => Ok(true),
+        // Finished or aborted meanwhile; a vanished bucket is seen by the next listing.
+        Err(e) if code_is(&e, "NoSuchUpload") || code_is(&e, "NoSuchBucket") => Ok(false),
+        Err(e) => Err(clip(format!("{:#}", aws_error(e, "AbortMultipartUpload")))),
+    }
+}
+
 /// One pass over unfinished multipart uploads: list page by page, abort each, several in flight.
 async fn sweep_uploads(
     s3: &Client,
@@ -596,17 +652,7 @@ async fn sweep_uploads(
             while tasks.len() >= settings.in_flight.max(1) {
                 absorb(tasks.join_next().await, stats, &mut sweep);
             }
-            let (s3, bucket, key, id) = (s3.clone(), bucket.to_string(), decode(key), id.to_string());
-            tasks.spawn(async move {
-                let result =
-                    retrying(|| s3.abort_multipart_upload().bucket(&bucket).key(&key).upload_id(&id).send()).await;
-                match result {
-                    Ok(_) => Ok(true),
-                    // Finished or aborted meanwhile; a vanished bucket is seen by the next listing.
-                    Err(e) if code_is(&e, "NoSuchUpload") || code_is(&e, "NoSuchBucket") => Ok(false),
-                    Err(e) => Err(format!("{:#}", aws_error(e, "AbortMultipartUpload"))),
-                }
-            });
+            tasks.spawn(abort_upload(s3.clone(), bucket.to_string(), decode(key), key.to_string(), id.to_string()));
         }
         let next = next_markers(
             &at,

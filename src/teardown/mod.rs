@@ -9,6 +9,8 @@
 pub mod discover;
 pub mod empty;
 pub mod freeze;
+#[cfg(test)]
+mod mock_tests;
 pub mod safety;
 
 use std::time::{Duration, Instant};
@@ -365,6 +367,15 @@ async fn execute_steps(
         let (stats, emptied) = empty::empty_bucket(s3, bucket, &options.empty, &mut progress).await;
         printer.progress_done();
         let entry = report.buckets.last_mut().context("bucket report")?;
+        if !stats.errors.is_empty() {
+            let examples: Vec<String> =
+                stats.errors.iter().take(5).map(|e| format!("  could not delete {e}")).collect();
+            printer.log(format!(
+                "bucket {bucket}: {} per-key errors, e.g.:\n{}",
+                stats.key_errors,
+                examples.join("\n")
+            ));
+        }
         entry.stats = stats;
         let emptied = emptied?;
         entry.emptied = Some(emptied);

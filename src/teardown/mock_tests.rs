@@ -1,0 +1,303 @@
+//! Teardown against mock clients: the failures the emulator never produces (a DELETE_FAILED stack, throttled and
+//! partially failing DeleteObjects calls, multi-page listings).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
+use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
+use aws_sdk_cloudformation::types::{ResourceStatus, Stack, StackEvent, StackResourceSummary, StackStatus, Tag};
+use aws_sdk_s3::operation::delete_objects::{DeleteObjectsError, DeleteObjectsOutput};
+use aws_sdk_s3::operation::get_bucket_policy::GetBucketPolicyError;
+use aws_sdk_s3::operation::get_object_lock_configuration::GetObjectLockConfigurationError;
+use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput;
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+use aws_sdk_s3::operation::put_bucket_policy::PutBucketPolicyOutput;
+use aws_sdk_s3::types::{DeleteMarkerEntry, ObjectVersion};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::error::ErrorMetadata;
+
+use super::*;
+
+const NAME: &str = "call-data-local-pr-9";
+const ID: &str = "arn:aws:cloudformation:us-east-1:000000000000:stack/call-data-local-pr-9/1";
+const BUCKET: &str = "call-data-local-pr-9-000000000000-us-east-1";
+
+fn config() -> Config {
+    crate::config::load(Path::new("stacks"), "local", Some("pr-9")).unwrap()
+}
+
+fn stack(status: StackStatus) -> Stack {
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    Stack::builder()
+        .stack_name(NAME)
+        .stack_id(ID)
+        .stack_status(status)
+        .creation_time(DateTime::from_secs(1_700_000_000))
+        .tags(tag("managed-by", "provision"))
+        .tags(tag("provision:env", "local"))
+        .tags(tag("provision:project", "call-data"))
+        .tags(tag("provision:instance", "pr-9"))
+        .build()
+}
+
+fn event(id: &str, logical: &str, kind: &str, status: ResourceStatus, reason: Option<&str>) -> StackEvent {
+    StackEvent::builder()
+        .event_id(id)
+        .stack_id(ID)
+        .stack_name(NAME)
+        .logical_resource_id(logical)
+        .resource_type(kind)
+        .resource_status(status)
+        .set_resource_status_reason(reason.map(str::to_string))
+        .timestamp(DateTime::from_secs(1_700_000_100))
+        .build()
+}
+
+fn bucket_resource(status: ResourceStatus, reason: Option<&str>) -> StackResourceSummary {
+    StackResourceSummary::builder()
+        .logical_resource_id("DataBucket")
+        .resource_type("AWS::S3::Bucket")
+        .physical_resource_id(BUCKET)
+        .resource_status(status)
+        .set_resource_status_reason(reason.map(str::to_string))
+        .last_updated_timestamp(DateTime::from_secs(1_700_000_100))
+        .build()
+}
+
+fn error(code: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(format!("mock {code}")).build()
+}
+
+/// S3 calls of an empty, unlocked bucket with no policy; `put_policy` records the policy written.
+fn empty_bucket_s3(put_policy: Arc<Mutex<Vec<String>>>) -> aws_sdk_s3::Client {
+    let lock = mock!(aws_sdk_s3::Client::get_object_lock_configuration)
+        .then_error(|| GetObjectLockConfigurationError::generic(error("ObjectLockConfigurationNotFoundError")));
+    let policy = mock!(aws_sdk_s3::Client::get_bucket_policy)
+        .then_error(|| GetBucketPolicyError::generic(error("NoSuchBucketPolicy")));
+    let put = mock!(aws_sdk_s3::Client::put_bucket_policy)
+        .match_requests(move |req| {
+            put_policy.lock().unwrap().push(req.policy().unwrap_or_default().to_string());
+            true
+        })
+        .then_output(|| PutBucketPolicyOutput::builder().build());
+    let versions = mock!(aws_sdk_s3::Client::list_object_versions)
+        .then_output(|| ListObjectVersionsOutput::builder().is_truncated(false).build());
+    let uploads = mock!(aws_sdk_s3::Client::list_multipart_uploads)
+        .then_output(|| ListMultipartUploadsOutput::builder().is_truncated(false).build());
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&lock, &policy, &put, &versions, &uploads])
+}
+
+#[tokio::test]
+async fn delete_failed_shows_the_failing_resources_and_how_to_finish() {
+    let template = "Resources:\n  DataBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Delete\n";
+    let describe = mock!(aws_sdk_cloudformation::Client::describe_stacks)
+        .sequence()
+        .output(|| DescribeStacksOutput::builder().stacks(stack(StackStatus::CreateComplete)).build())
+        .output(|| DescribeStacksOutput::builder().stacks(stack(StackStatus::DeleteFailed)).build())
+        .repeatedly()
+        .build();
+    let get_template = mock!(aws_sdk_cloudformation::Client::get_template)
+        .then_output(move || GetTemplateOutput::builder().template_body(template).build());
+    let not_empty = "The bucket you tried to delete is not empty (Service: S3, Status Code: 409)";
+    let resources = mock!(aws_sdk_cloudformation::Client::list_stack_resources)
+        .sequence()
+        .output(|| {
+            ListStackResourcesOutput::builder()
+                .stack_resource_summaries(bucket_resource(ResourceStatus::CreateComplete, None))
+                .build()
+        })
+        .output(move || {
+            ListStackResourcesOutput::builder()
+                .stack_resource_summaries(bucket_resource(ResourceStatus::DeleteFailed, Some(not_empty)))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let stack_type = "AWS::CloudFormation::Stack";
+    let events = mock!(aws_sdk_cloudformation::Client::describe_stack_events)
+        .sequence()
+        .output(move || {
+            DescribeStackEventsOutput::builder()
+                .stack_events(event("e0", NAME, stack_type, ResourceStatus::CreateComplete, None))
+                .build()
+        })
+        .output(move || {
+            DescribeStackEventsOutput::builder()
+                .stack_events(event(
+                    "e3",
+                    NAME,
+                    stack_type,
+                    ResourceStatus::DeleteFailed,
+                    Some("resources failed to delete"),
+                ))
+                .stack_events(event(
+                    "e2",
+                    "DataBucket",
+                    "AWS::S3::Bucket",
+                    ResourceStatus::DeleteFailed,
+                    Some(not_empty),
+                ))
+                .stack_events(event("e1", NAME, stack_type, ResourceStatus::DeleteInProgress, None))
+                .stack_events(event("e0", NAME, stack_type, ResourceStatus::CreateComplete, None))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let delete = mock!(aws_sdk_cloudformation::Client::delete_stack)
+        .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &get_template, &resources, &events, &delete]
+    );
+    let policies = Arc::new(Mutex::new(Vec::new()));
+    let s3 = empty_bucket_s3(policies.clone());
+    let config = config();
+
+    let Inspection::Ready(plan) = inspect(&cfn, &s3, &config, "000000000000").await.unwrap() else {
+        panic!("the stack exists")
+    };
+    assert_eq!(plan.buckets, [BUCKET]);
+    let (printer, _, err) = Printer::capture(crate::output::Format::Text);
+    let report = execute(&cfn, &s3, &config, &plan, &Options::default(), &printer, &printer).await;
+
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.exit_status(), ExitStatus::Failure);
+    assert_eq!(report.stack_status.as_deref(), Some("DELETE_FAILED"));
+    assert_eq!(report.failed_resources.len(), 1);
+    assert_eq!(
+        report.failed_resources[0].to_string(),
+        format!("- DataBucket (AWS::S3::Bucket): DELETE_FAILED ({not_empty})")
+    );
+    let error = report.error.clone().unwrap();
+    assert!(error.contains(&format!("DataBucket (AWS::S3::Bucket): DELETE_FAILED ({not_empty})")), "{error}");
+    assert!(error.contains("run teardown again"), "{error}");
+    assert_eq!(delete.num_calls(), 1);
+    // The bucket was frozen and emptied before the stack deletion was asked for.
+    let written = policies.lock().unwrap().clone();
+    assert_eq!(written.len(), 1);
+    assert!(written[0].contains(freeze::FREEZE_SID), "{}", written[0]);
+    assert_eq!(report.buckets[0].emptied, Some(Emptied::Empty));
+    assert!(err.text().contains("deleting stack call-data-local-pr-9"), "{}", err.text());
+
+    // The re-run sees the DELETE_FAILED stack, names what failed before, and tries again.
+    let Inspection::Ready(again) = inspect(&cfn, &s3, &config, "000000000000").await.unwrap() else {
+        panic!("the stack still exists")
+    };
+    assert_eq!(again.stack.status, "DELETE_FAILED");
+    assert_eq!(again.previous_failures.len(), 1);
+    assert_eq!(again.buckets, [BUCKET], "a bucket in DELETE_FAILED is still emptied");
+}
+
+#[tokio::test]
+async fn untagged_stacks_are_refused_before_any_change() {
+    let untagged = || {
+        let mut stack = stack(StackStatus::CreateComplete);
+        stack.tags = None;
+        DescribeStacksOutput::builder().stacks(stack).build()
+    };
+    let describe = mock!(aws_sdk_cloudformation::Client::describe_stacks).then_output(untagged);
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe]);
+    let policies = Arc::new(Mutex::new(Vec::new()));
+    let s3 = empty_bucket_s3(policies.clone());
+    let error = inspect(&cfn, &s3, &config(), "000000000000").await.unwrap_err();
+    assert_eq!(crate::output::status_of(&error), ExitStatus::Refused);
+    assert!(error.to_string().contains("lacks the tag managed-by=provision"), "{error}");
+    assert!(policies.lock().unwrap().is_empty());
+}
+
+fn version(key: &str, id: &str) -> ObjectVersion {
+    ObjectVersion::builder().key(key).version_id(id).build()
+}
+
+#[tokio::test]
+async fn pages_follow_markers_batches_stay_bounded_and_throttling_is_retried() {
+    // Pass 1: two pages (the second starts at the first's markers); pass 2: empty.
+    let first_page = mock!(aws_sdk_s3::Client::list_object_versions)
+        .match_requests(|req| req.key_marker().is_none())
+        .sequence()
+        .output(|| {
+            let mut page = ListObjectVersionsOutput::builder()
+                .is_truncated(true)
+                .next_key_marker("k0999")
+                .next_version_id_marker("v0999");
+            for i in 0..1000 {
+                page = page.versions(version(&format!("k{i:04}"), &format!("v{i:04}")));
+            }
+            page.build()
+        })
+        .output(|| ListObjectVersionsOutput::builder().is_truncated(false).build())
+        .build();
+    let second_page = mock!(aws_sdk_s3::Client::list_object_versions)
+        .match_requests(|req| req.key_marker() == Some("k0999") && req.version_id_marker() == Some("v0999"))
+        .then_output(|| {
+            ListObjectVersionsOutput::builder()
+                .is_truncated(false)
+                .versions(version("k1000", "a"))
+                .delete_markers(DeleteMarkerEntry::builder().key("k1000").version_id("b").build())
+                .build()
+        });
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    let deletes = mock!(aws_sdk_s3::Client::delete_objects)
+        .match_requests(move |req| {
+            let delete = req.delete().unwrap();
+            assert_eq!(delete.quiet(), Some(true));
+            seen.lock().unwrap().push(delete.objects().len());
+            true
+        })
+        .sequence()
+        .error(|| DeleteObjectsError::generic(error("SlowDown")))
+        .output(|| DeleteObjectsOutput::builder().build())
+        .repeatedly()
+        .build();
+    let uploads = mock!(aws_sdk_s3::Client::list_multipart_uploads)
+        .then_output(|| ListMultipartUploadsOutput::builder().is_truncated(false).build());
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&first_page, &second_page, &deletes, &uploads]);
+
+    let (stats, result) = empty::empty_bucket(&s3, BUCKET, &empty::Settings::default(), &mut |_| {}).await;
+    assert_eq!(result.unwrap(), Emptied::Empty);
+    assert_eq!((stats.versions, stats.delete_markers, stats.passes), (1001, 1, 2));
+    let mut sizes = sizes.lock().unwrap().clone();
+    sizes.sort();
+    // A full batch, then the last two entries in a batch of their own.
+    assert_eq!(sizes, [2, 1000]);
+    // Three responses: the throttled first attempt was retried.
+    assert_eq!(deletes.num_calls(), 3);
+    assert_eq!(second_page.num_calls(), 1);
+    assert_eq!(stats.failed_calls, 0);
+}
+
+#[tokio::test]
+async fn per_key_errors_are_reported_and_object_lock_stops_the_engine() {
+    let page = mock!(aws_sdk_s3::Client::list_object_versions).then_output(|| {
+        ListObjectVersionsOutput::builder()
+            .is_truncated(false)
+            .versions(version("held", "v1"))
+            .versions(version("free", "v2"))
+            .build()
+    });
+    let deletes = mock!(aws_sdk_s3::Client::delete_objects).then_output(|| {
+        DeleteObjectsOutput::builder()
+            .errors(
+                aws_sdk_s3::types::Error::builder()
+                    .key("held")
+                    .version_id("v1")
+                    .code("AccessDenied")
+                    .message("Access Denied because object protected by object lock.")
+                    .build(),
+            )
+            .build()
+    });
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&page, &deletes]);
+    let (stats, result) = empty::empty_bucket(&s3, BUCKET, &empty::Settings::default(), &mut |_| {}).await;
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("Object Lock") && error.contains("held"), "{error}");
+    assert_eq!((stats.versions, stats.key_errors), (1, 1));
+    assert_eq!(stats.errors[0].code, "AccessDenied");
+    assert_eq!(stats.passes, 1, "no second pass over a bucket that cannot be emptied");
+}
