@@ -52,8 +52,12 @@ pub enum Command {
     Schema,
     /// Tear down an instance of an ephemeral env: freeze writes, empty its versioned bucket, delete its stack.
     Teardown(TeardownArgs),
+    /// Compare the deployed template and the live settings with the config. Exit 0 in sync, 2 drift, 1 error.
+    Drift(DriftArgs),
     /// List the stacks this tool manages (found by tag): env, instance, status, age, expiry, bucket, objects.
     List(ListArgs),
+    /// Prove a deployed env works: probe objects, versioning, notifications, TLS only, least privilege; then clean up.
+    Smoke(SmokeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +113,9 @@ pub struct DeployArgs {
     /// Expiry of an ephemeral instance from now (e.g. 6h), overriding the env file's `ttl`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub ttl: Option<std::time::Duration>,
+    /// After deploying, put back live settings that drifted from the config (always on with `drift.self_heal`).
+    #[arg(long)]
+    pub revert_drift: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -145,6 +152,12 @@ pub struct TeardownArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct SmokeArgs {
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// Only the stacks of this env (and its project); without it, every managed stack in the regions of the env files.
     #[arg(long, value_name = "NAME")]
@@ -160,4 +173,23 @@ pub fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
         return Ok(std::time::Duration::ZERO);
     }
     crate::names::parse_duration(text)
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    /// Env to check (repeatable); with --all or no --env, every env in the stacks directory.
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    /// Instance of an ephemeral env.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Make the live state match the config again (live settings put back directly, pending changes deployed).
+    #[arg(long)]
+    pub revert: bool,
+    /// Do not ask before reverting a protected env (required off a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// How many envs are checked at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub concurrency: u16,
 }

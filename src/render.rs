@@ -320,8 +320,9 @@ pub fn render(config: &Config) -> Result<Rendered> {
         let id = pascal(&entry.name);
         let policy = access_policy(config, entry)?;
         policies.insert(format!("access-{}.json", entry.name), policy.clone());
-        let verbs: Vec<&str> = entry.verbs.iter().map(|v| v.name()).collect();
-        let description = format!("{} on {} ({})", verbs.join(", "), entry.prefixes.join(", "), config.stack_name());
+        // Static on purpose: a changed Description makes CloudFormation replace a managed policy, and a named
+        // policy cannot be replaced ("already exists"). What it grants is in the document.
+        let description = format!("provision access entry {} of {}", entry.name, config.stack_name());
         let (role, roles, users) = match &entry.principal {
             Principal::Service { service } => {
                 let trust = render_policy(
@@ -561,5 +562,27 @@ mod tests {
         let verbs = [Verb::Read].into_iter().collect();
         let (_, _, kms) = entry_actions(&c, &verbs);
         assert_eq!(kms, ["kms:Decrypt"]);
+    }
+}
+
+#[cfg(test)]
+mod regression_tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Regression: the managed policy's Description listed the verbs, so changing them made CloudFormation
+    /// replace the policy, which fails for a named policy ("already exists"). The Description must not change.
+    #[test]
+    fn changing_verbs_does_not_change_the_policy_description() {
+        let src = |verbs: &str| {
+            format!(
+                "project: demo\nregion: us-west-1\naccess:\n  writer:\n    principal: {{ user: u }}\n    allow: [{verbs}]\n    prefixes: [calls/]\n"
+            )
+        };
+        let description = |verbs: &str| {
+            let config = crate::config::parse(&src(verbs), Path::new("t.yaml"), "dev", None).unwrap();
+            render(&config).unwrap().template_value["Resources"]["WriterPolicy"]["Properties"]["Description"].clone()
+        };
+        assert_eq!(description("write"), description("write, read"));
     }
 }

@@ -12,7 +12,7 @@ use crate::output::{ExitStatus, Printer, refuse};
 pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Result<ExitStatus> {
     let (config, rendered) = super::load_rendered(global, &args.target)?;
     let aws = Aws::connect(&global.aws, &config).await?;
-    super::check_account(&aws, &config).await?;
+    let account = super::check_account(&aws, &config).await?;
     let options = Options {
         yes: args.yes,
         allow_data_loss: args.allow_data_loss,
@@ -21,8 +21,13 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
         ttl: args.ttl,
     };
     let report = deploy::deploy(&aws.cfn, &config, &rendered, &options, printer).await?;
+    let reverted = if config.self_heal || args.revert_drift {
+        revert_drift(&aws, &config, &rendered, &account, args.yes, printer).await?
+    } else {
+        Vec::new()
+    };
     if printer.json() {
-        printer.json_doc(&serde_json::json!({ "env": config.env, "deploy": report }));
+        printer.json_doc(&serde_json::json!({ "env": config.env, "deploy": report, "reverted": reverted }));
     } else {
         let did = match report.action {
             "create" => "created",
@@ -37,6 +42,9 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
         for (key, value) in &report.outputs {
             printer.data(format!("  {key:<28} {value}"));
         }
+        for r in &reverted {
+            printer.data(format!("reverted drift: {} {} ({})", r.resource, r.property, r.action));
+        }
     }
     Ok(ExitStatus::Success)
 }
@@ -50,4 +58,27 @@ pub async fn check_account_matches(actual: &str, config: &crate::config::Config)
         ))),
         _ => Ok(()),
     }
+}
+
+/// Puts back live settings that differ from the config (self-healing envs, `--revert-drift`).
+async fn revert_drift(
+    aws: &Aws,
+    config: &crate::config::Config,
+    rendered: &crate::render::Rendered,
+    account: &str,
+    yes: bool,
+    printer: &Printer,
+) -> Result<Vec<crate::live::Reverted>> {
+    let findings = crate::live::check(aws, rendered, account).await?;
+    let drifted: Vec<_> = findings.iter().filter(|f| !f.ok()).collect();
+    if drifted.is_empty() {
+        return Ok(Vec::new());
+    }
+    for f in &drifted {
+        printer.log(format!("drift: {f}"));
+    }
+    if config.protected && !yes && !printer.confirm(&format!("revert this drift of protected env {}?", config.env)) {
+        return Err(refuse(format!("{} is protected: pass --yes to revert its drift", config.env)));
+    }
+    crate::live::revert(aws, &findings).await
 }

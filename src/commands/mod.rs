@@ -1,10 +1,12 @@
 //! One file per command; [`run`] dispatches and turns errors into exit codes.
 
 mod deploy;
+mod drift;
 mod list;
 mod plan;
 mod render;
 mod schema;
+mod smoke;
 mod teardown;
 mod validate;
 
@@ -29,8 +31,10 @@ pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
         Some(Command::Schema) => schema::run(printer),
         Some(Command::Deploy(args)) => block_on(deploy::run(global, &args, printer)),
         Some(Command::Plan(args)) => block_on(plan::run(global, &args, printer)),
+        Some(Command::Drift(args)) => block_on(drift::run(global, &args, printer)),
         Some(Command::Teardown(args)) => block_on(teardown::run(global, &args, printer)),
         Some(Command::List(args)) => block_on(list::run(global, &args, printer)),
+        Some(Command::Smoke(args)) => block_on(smoke::run(global, &args, printer)),
         None if cli.deploy.target.env.is_some() => block_on(deploy::run(global, &cli.deploy, printer)),
         None => Err(anyhow::anyhow!("no command given: try `provision --env local`, or see `provision --help`")),
     };

@@ -24,7 +24,7 @@ use crate::aws::aws_error;
 pub const MAX_BATCH: usize = 1000;
 /// How many per-key errors a report keeps as examples.
 const KEPT_ERRORS: usize = 20;
-/// Retries of a whole call after the SDK's own retries gave up on a transient error (throttling, 5xx, timeouts).
+/// Repeats of a whole call after the SDK's own retries gave up on throttling (or a timeout, or a lost connection).
 const EXTRA_ATTEMPTS: u32 = 4;
 
 /// How hard to push.

@@ -23,10 +23,42 @@ pub fn endpoint() -> &'static str {
         if let Ok(endpoint) = std::env::var("PROVISION_TEST_ENDPOINT") {
             return endpoint;
         }
-        let exe = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
-        let dir = repo().join("target/local-aws").join(format!("{}-{}", exe.unwrap_or_default(), std::process::id()));
-        start_emulator(&dir, &[])
+        start_emulator(&emulator_dir(), &[])
     })
+}
+
+/// The state directory of the emulator [`endpoint`] talks to (`LOCAL_AWS_DIR` of `scripts/local-aws`).
+pub fn emulator_dir() -> PathBuf {
+    if std::env::var_os("PROVISION_TEST_ENDPOINT").is_some() {
+        // scripts/test exports its emulator's state dir along with the endpoint.
+        return std::env::var_os("LOCAL_AWS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target/local-aws/test-run"));
+    }
+    let exe = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    repo().join("target/local-aws").join(format!("{}-{}", exe.unwrap_or_default(), std::process::id()))
+}
+
+/// The test emulator's HTTPS endpoint: the same port serves HTTP and HTTPS.
+pub fn https_endpoint() -> String {
+    endpoint().replacen("http://", "https://", 1)
+}
+
+/// A PEM CA bundle that verifies [`https_endpoint`] (for `--ca-bundle`), from `scripts/local-aws ca-bundle`.
+pub fn ca_bundle() -> PathBuf {
+    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
+    BUNDLE
+        .get_or_init(|| {
+            endpoint();
+            let output = Command::new(repo().join("scripts/local-aws"))
+                .arg("ca-bundle")
+                .env("LOCAL_AWS_DIR", emulator_dir())
+                .output()
+                .expect("scripts/local-aws runs");
+            assert!(output.status.success(), "no CA bundle: {}", String::from_utf8_lossy(&output.stderr));
+            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+        })
+        .clone()
 }
 
 /// Starts a separate emulator in `dir` (stopped by a watchdog when this process ends); returns its endpoint.

@@ -1,0 +1,225 @@
+//! Live state vs desired: reads the bucket, IAM and queue/topic settings with their own APIs and compares them,
+//! property by property, with what the rendered template says. Used by the smoke test (verification), drift
+//! (detection) and drift revert.
+
+pub mod desired;
+pub mod policy;
+mod read;
+mod revert;
+
+use std::fmt;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::Aws;
+use crate::render::Rendered;
+pub use revert::{Reverted, revert};
+
+/// A resource whose settings are checked.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "lowercase")]
+pub enum Resource {
+    Bucket(String),
+    Role(String),
+    /// A managed policy, by ARN.
+    Policy(String),
+    Queue(String),
+    /// An SNS topic, by ARN.
+    Topic(String),
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resource::Bucket(n) => write!(f, "bucket {n}"),
+            Resource::Role(n) => write!(f, "role {n}"),
+            Resource::Policy(n) => write!(f, "policy {}", n.rsplit('/').next().unwrap_or(n)),
+            Resource::Queue(n) => write!(f, "queue {n}"),
+            Resource::Topic(n) => write!(f, "topic {}", n.rsplit(':').next().unwrap_or(n)),
+        }
+    }
+}
+
+/// What the config (through the rendered template) says one property should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct Expected {
+    pub resource: Resource,
+    pub property: &'static str,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Differs,
+    Missing,
+}
+
+/// One property compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub resource: Resource,
+    pub property: &'static str,
+    pub status: Status,
+    pub expected: Value,
+    /// Null when missing.
+    pub actual: Value,
+    /// What differs, in words (extra/missing statements, rules, targets...).
+    pub detail: Option<String>,
+}
+
+impl Finding {
+    pub fn ok(&self) -> bool {
+        self.status == Status::Ok
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = match self.status {
+            Status::Ok => "ok",
+            Status::Differs => "differs",
+            Status::Missing => "missing",
+        };
+        write!(f, "{} {}: {status}", self.resource, self.property)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        if self.status != Status::Ok && self.detail.is_none() {
+            write!(f, ": expected {}, actual {}", self.expected, self.actual)?;
+        }
+        Ok(())
+    }
+}
+
+/// The desired state of a deployed env.
+pub fn expected(rendered: &Rendered, account: &str, region: &str) -> Vec<Expected> {
+    let names = desired::names(&rendered.template_value, account, region);
+    desired::expected(&rendered.template_value, &names)
+}
+
+/// Reads every expected property live and compares.
+pub async fn check(aws: &Aws, rendered: &Rendered, account: &str) -> Result<Vec<Finding>> {
+    let expected = expected(rendered, account, &aws.region);
+    let actual = read::read_all(aws, &expected).await?;
+    Ok(expected.into_iter().zip(actual).map(|(e, a)| compare(e, a)).collect())
+}
+
+/// Compares one property (None: the resource or setting does not exist).
+pub fn compare(expected: Expected, actual: Option<Value>) -> Finding {
+    let (status, detail) = match &actual {
+        None => (Status::Missing, None),
+        Some(a) if *a == expected.value => (Status::Ok, None),
+        Some(a) => (Status::Differs, describe(expected.property, &expected.value, a)),
+    };
+    Finding {
+        resource: expected.resource,
+        property: expected.property,
+        status,
+        expected: expected.value,
+        actual: actual.unwrap_or(Value::Null),
+        detail,
+    }
+}
+
+/// A short description of a difference in a list-like property.
+fn describe(property: &str, expected: &Value, actual: &Value) -> Option<String> {
+    let items = |v: &Value, key: &str| -> Vec<Value> {
+        match key {
+            "" => v.as_array().cloned().unwrap_or_default(),
+            k => v.get(k).and_then(Value::as_array).cloned().unwrap_or_default(),
+        }
+    };
+    let key = match property {
+        "policy" | "trust" | "document" => "Statement",
+        "notifications" => "targets",
+        "lifecycle" | "attached_policies" | "inline_policies" | "public_grants" | "attached_roles"
+        | "attached_users" => "",
+        "tags" => {
+            let (e, a) = (expected.as_object()?, actual.as_object()?);
+            let mut parts = Vec::new();
+            for (k, v) in a {
+                match e.get(k) {
+                    None => parts.push(format!("extra tag {k}={v}")),
+                    Some(ev) if ev != v => parts.push(format!("tag {k}: expected {ev}, actual {v}")),
+                    _ => {}
+                }
+            }
+            parts.extend(e.keys().filter(|k| !a.contains_key(*k)).map(|k| format!("missing tag {k}")));
+            return Some(parts.join("; "));
+        }
+        _ => return None,
+    };
+    let (e, a) = (items(expected, key), items(actual, key));
+    let extra: Vec<String> = a.iter().filter(|x| !e.contains(x)).map(Value::to_string).collect();
+    let missing: Vec<String> = e.iter().filter(|x| !a.contains(x)).map(Value::to_string).collect();
+    let mut parts = Vec::new();
+    if !extra.is_empty() {
+        parts.push(format!("extra: {}", extra.join(", ")));
+    }
+    if !missing.is_empty() {
+        parts.push(format!("missing: {}", missing.join(", ")));
+    }
+    if parts.is_empty() {
+        if expected.get("eventbridge") != actual.get("eventbridge") {
+            return Some(format!(
+                "eventbridge: expected {}, actual {}",
+                expected["eventbridge"], actual["eventbridge"]
+            ));
+        }
+        return None;
+    }
+    Some(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn rendered() -> Rendered {
+        let src = "project: demo\nregion: us-west-1\naccess:\n  writer:\n    principal: { service: lambda.amazonaws.com }\n    allow: [write]\n    prefixes: [calls/]\nnotifications:\n  wav:\n    suffix: .wav\n    target: queue\n";
+        let config = crate::config::parse(src, Path::new("t.yaml"), "dev", None).unwrap();
+        crate::render::render(&config).unwrap()
+    }
+
+    fn find<'a>(expected: &'a [Expected], property: &str) -> &'a Expected {
+        expected.iter().find(|e| e.property == property).unwrap()
+    }
+
+    #[test]
+    fn desired_state_is_resolved_from_the_template() {
+        let expected = expected(&rendered(), "123456789012", "us-west-1");
+        let bucket = Resource::Bucket("demo-dev-123456789012-us-west-1".into());
+        assert_eq!(find(&expected, "versioning").resource, bucket);
+        assert_eq!(find(&expected, "versioning").value, json!("Enabled"));
+        let notifications = &find(&expected, "notifications").value;
+        assert_eq!(notifications["targets"][0]["arn"], "arn:aws:sqs:us-west-1:123456789012:demo-dev-wav");
+        assert_eq!(notifications["targets"][0]["suffix"], ".wav");
+        let attached = &find(&expected, "attached_policies").value;
+        assert_eq!(attached, &json!(["arn:aws:iam::123456789012:policy/demo-dev-writer"]));
+        let queue_policy = &find(&expected, "policy").value;
+        assert!(queue_policy.to_string().contains("arn:aws:s3:::demo-dev-123456789012-us-west-1"), "{queue_policy}");
+        assert!(!expected.iter().any(|e| e.value.to_string().contains("Fn::") || e.value.to_string().contains("${")));
+    }
+
+    #[test]
+    fn comparison_statuses_and_details() {
+        let expected = expected(&rendered(), "123456789012", "us-west-1");
+        let tags = find(&expected, "tags").clone();
+        let mut live = tags.value.clone();
+        live["team"] = json!("x");
+        let finding = compare(tags.clone(), Some(live));
+        assert_eq!(finding.status, Status::Differs);
+        assert_eq!(finding.detail.as_deref(), Some("extra tag team=\"x\""));
+        assert_eq!(compare(tags.clone(), None).status, Status::Missing);
+        assert!(compare(tags.clone(), Some(tags.value.clone())).ok());
+        let lifecycle = find(&expected, "lifecycle").clone();
+        let finding = compare(lifecycle, Some(json!([])));
+        assert!(finding.detail.unwrap().starts_with("missing: {"));
+    }
+}

@@ -1,0 +1,167 @@
+//! Where probes write: the run's own namespace.
+//!
+//! A run owns every key that contains `<probe_prefix><run id>/` right after a prefix it chose:
+//!
+//! - `<probe_prefix><run id>/…` (default `_probe/<run id>/…`): the probe object, versioning and notification
+//!   probes, and the "outside every entry's prefixes" requests of the access matrix;
+//! - `<entry prefix><probe_prefix><run id>/…` (e.g. `calls/_probe/<run id>/…`): the "inside the entry's prefix"
+//!   requests of the access matrix. An entry allowed only `calls/` can only be proven to write there by writing
+//!   there, so the probe namespace is repeated under each such prefix. This happens only for entries whose role the
+//!   deployer may assume (`smoke.trust_deployer`, never a protected env); elsewhere the policy simulator is asked
+//!   and nothing is written under an entry's prefix.
+//!
+//! The run id is unique per run, so no key of the workloads, and no key of another run, is ever touched; the
+//! cleanup deletes every version and delete marker under each of these prefixes.
+
+use std::hash::{BuildHasher, Hasher};
+
+use time::OffsetDateTime;
+
+/// A fresh run id: UTC time to the second and 24 random bits, e.g. `20261121T025226Z-3fa9c1`. Sortable, readable,
+/// and valid in keys, role session names and queue filters.
+pub fn new_run_id() -> String {
+    let now = OffsetDateTime::now_utc();
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(now.unix_timestamp_nanos().unsigned_abs());
+    hasher.write_u32(std::process::id());
+    run_id_at(now, hasher.finish())
+}
+
+fn run_id_at(now: OffsetDateTime, random: u64) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:06x}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        random & 0xff_ffff
+    )
+}
+
+/// The keys of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// `<probe_prefix><run id>/`: the run's namespace at the probe prefix.
+    pub root: String,
+    /// `<probe_prefix><run id>/` as it appears under any prefix (the same text as `root`).
+    marker: String,
+    run_id: String,
+}
+
+impl Layout {
+    pub fn new(probe_prefix: &str, run_id: &str) -> Layout {
+        let root = format!("{probe_prefix}{run_id}/");
+        Layout { marker: root.clone(), root, run_id: run_id.to_string() }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The probe object, partitioned like the analytics workload:
+    /// `<root>year=YYYY/month=MM/day=DD/<run id>.json.gz`.
+    pub fn object_key(&self, now: OffsetDateTime) -> String {
+        format!(
+            "{}year={:04}/month={:02}/day={:02}/{}.json.gz",
+            self.root,
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            self.run_id
+        )
+    }
+
+    /// The probe of a notification: `<root>notify/<name>/probe<suffix>` (a suffix filter is matched by ending so).
+    pub fn notify_key(&self, notification: &str, suffix: &str) -> String {
+        format!("{}notify/{notification}/probe{suffix}", self.root)
+    }
+
+    /// Where an entry's "inside" requests go: `<entry prefix><probe_prefix><run id>/<entry>/`.
+    pub fn inside(&self, entry_prefix: &str, entry: &str) -> String {
+        format!("{entry_prefix}{}{entry}/", self.marker)
+    }
+
+    /// Where an entry's "outside" requests go: `<root>access/<entry>/`.
+    pub fn outside(&self, entry: &str) -> String {
+        format!("{}access/{entry}/", self.root)
+    }
+
+    /// The run's namespace under an entry's prefix.
+    pub fn under(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.marker)
+    }
+
+    /// Whether a key belongs to this run (is in one of its namespaces).
+    pub fn owns(&self, key: &str) -> bool {
+        // The run id is unique, so a key that contains the marker anywhere is this run's.
+        key.contains(&self.marker)
+    }
+}
+
+/// The prefixes a run may have written under: its root, and its namespace under each of `entry_prefixes` (see the
+/// module docs). Sorted, without repeats, and without a prefix that another one already covers.
+pub fn cleanup_prefixes(layout: &Layout, entry_prefixes: &[String]) -> Vec<String> {
+    let mut all: Vec<String> =
+        std::iter::once(layout.root.clone()).chain(entry_prefixes.iter().map(|p| layout.under(p))).collect();
+    all.sort();
+    all.dedup();
+    let mut kept: Vec<String> = Vec::new();
+    for prefix in all {
+        // Sorted, so a covering prefix comes before the prefixes it covers.
+        if !kept.iter().any(|k| prefix.starts_with(k.as_str())) {
+            kept.push(prefix);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn run_ids_are_readable_and_unique() {
+        assert_eq!(run_id_at(datetime!(2026-11-21 02:52:26 UTC), 0x1234_3fa9c1), "20261121T025226Z-3fa9c1");
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "20261121T025226Z-3fa9c1".len());
+    }
+
+    #[test]
+    fn keys_stay_in_the_run_namespace() {
+        let layout = Layout::new("_probe/", "R1");
+        let key = layout.object_key(datetime!(2026-03-04 05:06:07 UTC));
+        assert_eq!(key, "_probe/R1/year=2026/month=03/day=04/R1.json.gz");
+        assert_eq!(layout.notify_key("new-recording", ".wav"), "_probe/R1/notify/new-recording/probe.wav");
+        assert_eq!(layout.inside("calls/", "writer"), "calls/_probe/R1/writer/");
+        assert_eq!(layout.outside("writer"), "_probe/R1/access/writer/");
+        for key in [
+            key.as_str(),
+            "_probe/R1/notify/x/probe.wav",
+            "calls/_probe/R1/writer/seed.json",
+            "a/b/_probe/R1/x",
+            "calls_probe/R1/x",
+        ] {
+            assert!(layout.owns(key), "{key}");
+        }
+        for key in ["calls/x.json", "_probe/R2/x", "_probe/R1", "calls/_probe/R10/x"] {
+            assert!(!layout.owns(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn cleanup_prefixes_cover_every_namespace_once() {
+        let layout = Layout::new("_probe/", "R1");
+        let prefixes = ["calls/", "sessions/", "sessions/", "calls/archive/"].map(String::from);
+        assert_eq!(
+            cleanup_prefixes(&layout, &prefixes),
+            ["_probe/R1/", "calls/_probe/R1/", "calls/archive/_probe/R1/", "sessions/_probe/R1/"]
+        );
+        // An entry prefix inside the probe prefix: its namespace is under the root already.
+        assert_eq!(cleanup_prefixes(&layout, &["_probe/R1/x/".to_string()]), ["_probe/R1/"]);
+    }
+}

@@ -1,0 +1,233 @@
+//! How a smoke run is shown: a table of checks on a terminal, one line per check elsewhere (CI), then the access
+//! matrix; `--output json` prints one document instead.
+
+use serde_json::json;
+
+use super::{AccessRow, Check, Method, ProbeReport};
+use crate::config::Config;
+use crate::output::Printer;
+
+fn result(check: &Check) -> &'static str {
+    match (check.ok, check.skipped) {
+        (_, true) => "skip",
+        (true, false) => "ok",
+        (false, false) => "FAIL",
+    }
+}
+
+/// The checks, `extra` (the live configuration's) first, then the probes'. `terminal`: an aligned table with a
+/// header; otherwise one self-contained line per check.
+pub fn table(extra: &[Check], report: &ProbeReport, terminal: bool) -> Vec<String> {
+    let checks: Vec<&Check> = extra.iter().chain(report.checks.iter()).collect();
+    let details = |c: &Check| -> String {
+        if c.ok && !c.skipped {
+            String::new()
+        } else if c.skipped {
+            c.observed.clone()
+        } else {
+            format!("expected {}; observed {}", c.expected, c.observed)
+        }
+    };
+    let mut lines = Vec::new();
+    if terminal {
+        let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0).max("CHECK".len());
+        lines.push(format!("{:<width$}  {:<6}  {:>8}  DETAILS", "CHECK", "RESULT", "LATENCY"));
+        for c in &checks {
+            let line = format!("{:<width$}  {:<6}  {:>5} ms  {}", c.name, result(c), c.latency_ms, details(c));
+            lines.push(line.trim_end().to_string());
+        }
+    } else {
+        for c in &checks {
+            let detail = details(c);
+            let sep = if detail.is_empty() { "" } else { ": " };
+            lines.push(format!("{:<4} {} ({} ms){sep}{detail}", result(c), c.name, c.latency_ms));
+        }
+    }
+    lines
+}
+
+fn row_result(row: &AccessRow) -> &'static str {
+    match (row.method, row.ok) {
+        (Method::NotChecked, _) => "skip",
+        (_, true) => "ok",
+        (_, false) => "FAIL",
+    }
+}
+
+/// The access matrix, one row per request.
+pub fn matrix(rows: &[AccessRow]) -> Vec<String> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let entry_width = rows.iter().map(|r| r.entry.len()).max().unwrap_or(0).max("ENTRY".len());
+    let mut lines = vec![format!(
+        "{:<entry_width$}  {:<12}  {:<7}  {:<8}  {:<11}  {:<6}  {:<9}  KEY",
+        "ENTRY", "ACTION", "SCOPE", "EXPECTED", "OBSERVED", "RESULT", "METHOD"
+    )];
+    for r in rows {
+        // An error's text follows the key; why a row was not checked is said once, in its entry's check.
+        let (observed, detail) = match r.observed.split_once(": ") {
+            Some(("error", rest)) => ("error".to_string(), format!(" ({rest})")),
+            Some(("not checked", _)) => ("not checked".to_string(), String::new()),
+            _ => (r.observed.clone(), String::new()),
+        };
+        let method = match r.method {
+            Method::Request => "request",
+            Method::Simulated => "simulated",
+            Method::NotChecked => "-",
+        };
+        let note = r.note.as_ref().map(|n| format!(" [{n}]")).unwrap_or_default();
+        lines.push(format!(
+            "{:<entry_width$}  {:<12}  {:<7}  {:<8}  {:<11}  {:<6}  {:<9}  {}{detail}{note}",
+            r.entry,
+            r.action,
+            r.scope.name(),
+            r.expected,
+            observed,
+            row_result(r),
+            method,
+            r.key
+        ));
+    }
+    lines
+}
+
+/// What failed, one line each, for stderr: the check's name and what was expected.
+pub fn failures(extra: &[Check], report: &ProbeReport) -> Vec<String> {
+    let mut out: Vec<String> = extra
+        .iter()
+        .chain(report.checks.iter())
+        .filter(|c| !c.ok)
+        .map(|c| format!("smoke check failed: {}: expected {}; observed {}", c.name, c.expected, c.observed))
+        .collect();
+    out.extend(report.access_matrix.iter().filter(|r| !r.ok).map(|r| {
+        format!(
+            "smoke check failed: access {}: {} {} {}: expected {}, observed {}",
+            r.entry,
+            r.action,
+            r.scope.name(),
+            r.key,
+            r.expected,
+            r.observed
+        )
+    }));
+    out
+}
+
+/// Prints a smoke run: `--output json` as one document (`extra` under `live`), text otherwise (the table, the
+/// matrix and a summary on stdout, each failure on stderr).
+pub fn print(printer: &Printer, config: &Config, extra: &[Check], report: &ProbeReport) {
+    let ok = report.ok() && extra.iter().all(|c| c.ok);
+    if printer.json() {
+        printer.json_doc(&json!({
+            "env": config.env,
+            "instance": config.instance,
+            "stack": config.stack_name(),
+            "ok": ok,
+            "live": extra,
+            "smoke": report,
+        }));
+    } else {
+        for line in table(extra, report, printer.live) {
+            printer.data(line);
+        }
+        let matrix = matrix(&report.access_matrix);
+        if !matrix.is_empty() {
+            printer.data("");
+            printer.data("access matrix:");
+            for line in matrix {
+                printer.data(format!("  {line}"));
+            }
+        }
+        printer.data("");
+        let failed = extra.iter().chain(report.checks.iter()).filter(|c| !c.ok).count()
+            + report.access_matrix.iter().filter(|r| !r.ok).count();
+        printer.data(format!(
+            "smoke {} ({}): {} checks, {failed} failed; {} requests in {} ms; {} probe versions deleted, {} left",
+            if ok { "passed" } else { "FAILED" },
+            report.run_id,
+            extra.len() + report.checks.len(),
+            report.requests,
+            report.wall_ms,
+            report.cleanup.versions_deleted,
+            report.cleanup.left
+        ));
+    }
+    for line in failures(extra, report) {
+        printer.log(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smoke::{Cleanup, Scope};
+
+    fn report() -> ProbeReport {
+        let mut versioning = Check::fail("versioning", "2 versions", "1 version");
+        versioning.latency_ms = 12;
+        let mut probe = Check::pass("probe object", "round trip", "fine");
+        probe.latency_ms = 7;
+        ProbeReport {
+            run_id: "R1".to_string(),
+            bucket: "b".to_string(),
+            checks: vec![probe, versioning, Check::skip("notification x", "arrives", "prefix filter")],
+            access_matrix: vec![AccessRow {
+                entry: "writer".to_string(),
+                action: "GetObject".to_string(),
+                scope: Scope::Inside,
+                key: "calls/_probe/R1/writer/seed.json".to_string(),
+                expected: "allow".to_string(),
+                observed: "deny".to_string(),
+                ok: false,
+                method: Method::Request,
+                note: None,
+            }],
+            requests: 9,
+            cleanup: Cleanup::default(),
+            interrupted: false,
+            wall_ms: 100,
+        }
+    }
+
+    #[test]
+    fn ci_lines_name_the_failure_and_what_was_expected() {
+        let lines = table(&[], &report(), false);
+        assert_eq!(
+            lines,
+            [
+                "ok   probe object (7 ms)",
+                "FAIL versioning (12 ms): expected 2 versions; observed 1 version",
+                "skip notification x (0 ms): skipped: prefix filter",
+            ]
+        );
+    }
+
+    #[test]
+    fn terminal_table_puts_extra_checks_first() {
+        let live = [Check::pass("live versioning", "Enabled", "Enabled")];
+        let lines = table(&live, &report(), true);
+        assert_eq!(lines[0], "CHECK            RESULT   LATENCY  DETAILS");
+        assert_eq!(lines[1], "live versioning  ok          0 ms");
+        assert_eq!(lines[3], "versioning       FAIL       12 ms  expected 2 versions; observed 1 version");
+    }
+
+    #[test]
+    fn matrix_and_failures() {
+        let r = report();
+        let lines = matrix(&r.access_matrix);
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[1].starts_with("writer  GetObject     inside   allow     deny         FAIL    request"),
+            "{}",
+            lines[1]
+        );
+        let failed = failures(&[], &r);
+        assert_eq!(failed.len(), 2);
+        assert_eq!(failed[0], "smoke check failed: versioning: expected 2 versions; observed 1 version");
+        assert_eq!(
+            failed[1],
+            "smoke check failed: access writer: GetObject inside calls/_probe/R1/writer/seed.json: expected allow, observed deny"
+        );
+    }
+}

@@ -1,0 +1,349 @@
+//! `provision smoke` against the emulator (IAM enforced), over its HTTPS endpoint as on AWS: a full pass, and a
+//! real failure of each probe (versioning suspended, notifications removed, a permission dropped, Ctrl-C), each
+//! leaving no probe version behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A local-style env: three entries the deployer may assume (trust_deployer), a queue notification the probe can
+/// reach (suffix .wav) and one it cannot (prefix archive/).
+fn env(project: &str, timeout_secs: u32) -> String {
+    format!(
+        r#"project: {project}
+region: {REGION}
+account: "{ACCOUNT}"
+ephemeral: true
+access:
+  writer:
+    principal: {{ service: lambda.amazonaws.com }}
+    allow: [write, read]
+    prefixes: [calls/]
+  exporter:
+    principal: {{ service: ecs-tasks.amazonaws.com }}
+    allow: [write]
+    prefixes: [sessions/]
+  analysts:
+    principal: {{ service: ecs-tasks.amazonaws.com }}
+    allow: [read, list]
+    prefixes: [sessions/]
+notifications:
+  new-recording:
+    suffix: .wav
+    target: queue
+  archived:
+    events: [removed]
+    prefix: archive/
+    target: queue
+smoke:
+  trust_deployer: true
+  notification_timeout_secs: {timeout_secs}
+"#
+    )
+}
+
+/// Deploys instance `instance` of env `dev` (over plain HTTP, as root).
+fn deploy(stacks: &Path, instance: &str) {
+    let run = provision(stacks, &["--env", "dev", "--instance", instance]);
+    assert_eq!(run.code, 0, "deploy failed:\n{}\n{}", run.stdout, run.stderr);
+}
+
+/// Runs `provision smoke` over the emulator's HTTPS endpoint.
+fn smoke(stacks: &Path, instance: &str, output: &str) -> Run {
+    let ca = ca_bundle();
+    let args = ["smoke", "--env", "dev", "--instance", instance, "--ca-bundle", ca.to_str().unwrap(), "--output", output];
+    provision_at(&https_endpoint(), stacks, &args)
+}
+
+fn stack_prefix(project: &str, instance: &str) -> String {
+    format!("{project}-dev-{instance}")
+}
+
+fn bucket(project: &str, instance: &str) -> String {
+    format!("{}-{ACCOUNT}-{REGION}", stack_prefix(project, instance))
+}
+
+fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["smoke"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {doc:#}"))
+}
+
+/// Versions and delete markers under any probe namespace of the bucket (every prefix, since entries' prefixes
+/// hold `<prefix>_probe/...` too).
+async fn probe_versions(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    let mut pages = s3.list_object_versions().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        let keys = page.versions().iter().filter_map(|v| v.key()).chain(page.delete_markers().iter().filter_map(|m| m.key()));
+        left.extend(keys.filter(|k| k.contains("_probe/")).map(str::to_string));
+    }
+    left
+}
+
+fn assert_clean(doc: &Value, project: &str, instance: &str) {
+    let cleanup = check(doc, "cleanup");
+    assert_eq!(cleanup["ok"], true, "{cleanup:#}");
+    assert_eq!(doc["smoke"]["cleanup"]["left"], 0);
+    let left = runtime().block_on(async { probe_versions(&aws().await.s3, &bucket(project, instance)).await });
+    assert!(left.is_empty(), "probe versions left behind: {left:?}");
+}
+
+#[test]
+fn full_pass_over_https_then_tables_and_plain_http() {
+    let project = unique("it-smoke");
+    let stacks = stacks("smoke-full", &[("dev.yaml", &env(&project, 10))]);
+    deploy(&stacks, "full");
+
+    let started = Instant::now();
+    let run = smoke(&stacks, "full", "json");
+    let wall = started.elapsed();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["ok"], true);
+    let names: Vec<&str> = doc["smoke"]["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "probe object",
+            "versioning",
+            "notification archived",
+            "notification new-recording",
+            "transport",
+            "access analysts",
+            "access exporter",
+            "access writer",
+            "cleanup"
+        ]
+    );
+    for name in ["probe object", "versioning", "notification new-recording", "transport", "access writer"] {
+        let c = check(&doc, name);
+        assert!(c["ok"] == true && c["skipped"] == false, "{c:#}");
+    }
+    assert!(check(&doc, "probe object")["observed"].as_str().unwrap().contains("encryption AES256"));
+    let archived = check(&doc, "notification archived");
+    assert_eq!(archived["skipped"], true);
+    assert!(archived["observed"].as_str().unwrap().contains("prefix filter `archive/`"), "{archived:#}");
+    let transport = check(&doc, "transport")["observed"].as_str().unwrap().to_string();
+    assert!(transport.contains("denied over plain HTTP"), "{transport}");
+
+    // 3 entries × (inside, outside) × 4 actions, each as expected.
+    let matrix = doc["smoke"]["access_matrix"].as_array().unwrap();
+    assert_eq!(matrix.len(), 24);
+    assert!(matrix.iter().all(|r| r["ok"] == true && r["method"] == "request"), "{matrix:#?}");
+    let row = |entry: &str, action: &str, scope: &str| {
+        matrix.iter().find(|r| r["entry"] == entry && r["action"] == action && r["scope"] == scope).unwrap()
+    };
+    assert_eq!(row("writer", "PutObject", "inside")["observed"], "allow");
+    assert_eq!(row("writer", "DeleteObject", "inside")["observed"], "deny");
+    assert_eq!(row("exporter", "GetObject", "inside")["observed"], "deny", "a writer cannot read");
+    assert_eq!(row("analysts", "PutObject", "outside")["observed"], "deny");
+    // The emulator's gap (no s3:prefix condition key) is taken into account, and said.
+    let listed = row("analysts", "ListBucket", "inside");
+    assert!(listed["note"].as_str().unwrap().contains("emulator gap"), "{listed:#}");
+    for r in matrix {
+        let key = r["key"].as_str().unwrap();
+        let run_id = doc["smoke"]["run_id"].as_str().unwrap();
+        assert!(key.contains(&format!("_probe/{run_id}/")), "a key outside the run's namespace: {key}");
+    }
+    let requests = doc["smoke"]["requests"].as_u64().unwrap();
+    assert!(requests > 20, "{requests}");
+    assert_clean(&doc, &project, "full");
+    eprintln!("smoke over HTTPS: {} ms wall ({} ms in the probes), {requests} requests", wall.as_millis(), doc["smoke"]["wall_ms"]);
+
+    // CI text: one line per check, then the access matrix.
+    let text = smoke(&stacks, "full", "text");
+    assert_eq!(text.code, 0, "{}\n{}", text.stdout, text.stderr);
+    assert!(text.stdout.contains("ok   probe object ("), "{}", text.stdout);
+    assert!(text.stdout.contains("skip notification archived (0 ms): skipped: its prefix filter"), "{}", text.stdout);
+    assert!(text.stdout.contains("access matrix:"), "{}", text.stdout);
+    assert!(text.stdout.contains("smoke passed"), "{}", text.stdout);
+
+    // Over plain HTTP the roles' requests cannot be made (the bucket policy denies them all): said, not failed.
+    let ca = ca_bundle();
+    let plain = provision(&stacks, &["smoke", "--env", "dev", "--instance", "full", "--output", "json"]);
+    assert_eq!(plain.code, 0, "{}\n{}", plain.stdout, plain.stderr);
+    let plain = plain.json();
+    let writer = check(&plain, "access writer");
+    assert_eq!(writer["skipped"], true);
+    assert!(writer["observed"].as_str().unwrap().contains("is plain HTTP"), "{writer:#} (ca {})", ca.display());
+    assert!(check(&plain, "transport")["observed"].as_str().unwrap().contains("no HTTPS control"));
+    assert_clean(&plain, &project, "full");
+}
+
+#[test]
+fn suspended_versioning_fails_the_versioning_check() {
+    let project = unique("it-smoke-ver");
+    let stacks = stacks("smoke-ver", &[("dev.yaml", &env(&project, 10))]);
+    deploy(&stacks, "ver");
+    runtime().block_on(async {
+        let status = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+            .build();
+        aws().await.s3.put_bucket_versioning().bucket(bucket(&project, "ver")).versioning_configuration(status).send().await.unwrap();
+    });
+
+    let run = smoke(&stacks, "ver", "json");
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let doc = run.json();
+    let versioning = check(&doc, "versioning");
+    assert_eq!(versioning["ok"], false);
+    assert!(versioning["observed"].as_str().unwrap().starts_with("1 version(s) after an overwrite"), "{versioning:#}");
+    assert!(run.stderr.contains("smoke check failed: versioning: expected an overwrite keeps the old version"), "{}", run.stderr);
+    // The other checks went on.
+    assert_eq!(check(&doc, "access writer")["ok"], true);
+    assert_clean(&doc, &project, "ver");
+}
+
+#[test]
+fn removed_notification_configuration_fails_the_notification_check() {
+    // The emulator delivers events even without a queue policy; without the bucket's notification configuration
+    // nothing is delivered, as on AWS.
+    let project = unique("it-smoke-notif");
+    let stacks = stacks("smoke-notif", &[("dev.yaml", &env(&project, 2))]);
+    deploy(&stacks, "notif");
+    runtime().block_on(async {
+        let empty = aws_sdk_s3::types::NotificationConfiguration::builder().build();
+        aws()
+            .await
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(bucket(&project, "notif"))
+            .notification_configuration(empty)
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let started = Instant::now();
+    let run = smoke(&stacks, "notif", "json");
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "the wait is bounded by notification_timeout_secs");
+    let doc = run.json();
+    let notification = check(&doc, "notification new-recording");
+    assert_eq!(notification["ok"], false);
+    let observed = notification["observed"].as_str().unwrap();
+    assert!(observed.starts_with("no ObjectCreated:* event for _probe/"), "{observed}");
+    assert!(observed.contains("within 2 s"), "{observed}");
+    assert!(notification["latency_ms"].as_u64().unwrap() >= 2000);
+    assert_clean(&doc, &project, "notif");
+}
+
+#[test]
+fn a_dropped_permission_shows_in_the_access_matrix() {
+    let project = unique("it-smoke-perm");
+    let stacks = stacks("smoke-perm", &[("dev.yaml", &env(&project, 10))]);
+    deploy(&stacks, "perm");
+    let name = format!("{}-writer", stack_prefix(&project, "perm"));
+    runtime().block_on(async {
+        aws()
+            .await
+            .iam
+            .detach_role_policy()
+            .role_name(&name)
+            .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/{name}"))
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let run = smoke(&stacks, "perm", "json");
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let doc = run.json();
+    let failed: Vec<String> = doc["smoke"]["access_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ok"] == false)
+        .map(|r| format!("{} {} {} expected {} observed {}", r["entry"], r["action"], r["scope"], r["expected"], r["observed"]))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            r#""writer" "PutObject" "inside" expected "allow" observed "deny""#,
+            r#""writer" "GetObject" "inside" expected "allow" observed "deny""#,
+        ]
+    );
+    let writer = check(&doc, "access writer");
+    assert_eq!(writer["ok"], false);
+    assert!(writer["observed"].as_str().unwrap().contains("PutObject inside (calls/_probe/"), "{writer:#}");
+    assert_eq!(check(&doc, "access exporter")["ok"], true);
+    assert!(run.stderr.contains("smoke check failed: access writer: PutObject inside calls/_probe/"), "{}", run.stderr);
+    assert_clean(&doc, &project, "perm");
+}
+
+#[test]
+fn ctrl_c_stops_the_probes_and_still_cleans_up() {
+    let project = unique("it-smoke-int");
+    let stacks = stacks("smoke-int", &[("dev.yaml", &env(&project, 60))]);
+    deploy(&stacks, "int");
+    // Without notifications the probe waits for an event that never comes: the moment to press Ctrl-C.
+    runtime().block_on(async {
+        let empty = aws_sdk_s3::types::NotificationConfiguration::builder().build();
+        let s3 = aws().await.s3;
+        s3.put_bucket_notification_configuration()
+            .bucket(bucket(&project, "int"))
+            .notification_configuration(empty)
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let ca = ca_bundle();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_provision"))
+        .arg("--stacks-dir")
+        .arg(&stacks)
+        .args(["smoke", "--env", "dev", "--instance", "int", "--output", "json", "--ca-bundle"])
+        .arg(&ca)
+        .env("AWS_ENDPOINT_URL", https_endpoint())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", REGION)
+        .env("CI", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CA_BUNDLE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "smoke ended before the notification probe:\n{seen}");
+        seen.push_str(&line);
+        if line.contains("smoke: notifications") {
+            break;
+        }
+    }
+    // Let the notification probe write its object, then interrupt.
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30), "Ctrl-C did not stop the 60 s wait");
+    assert_eq!(output.status.code(), Some(1), "{seen}{rest}");
+    assert!(rest.contains("interrupted; deleting the probe objects"), "{rest}");
+    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["smoke"]["interrupted"], true);
+    assert_eq!(check(&doc, "interrupted")["ok"], false);
+    assert!(doc["smoke"]["cleanup"]["versions_deleted"].as_u64().unwrap() >= 4, "{doc:#}");
+    assert_clean(&doc, &project, "int");
+}
