@@ -123,7 +123,7 @@ pub async fn check(aws: &Aws, config: &Config, rendered: &Rendered, account: &st
     pending(aws, config, rendered, &stack, &mut report).await?;
     report.live = live::check(aws, rendered, account).await?;
     report.findings.extend(report.live.iter().filter(|f| !f.ok()).map(from_live));
-    cloudformation_drift(aws, &stack, &mut report).await?;
+    cloudformation_drift(&aws.cfn, &stack.name, &mut report).await?;
     Ok(report)
 }
 
@@ -180,8 +180,12 @@ async fn pending(
 }
 
 /// CloudFormation's own drift detection: started, polled, merged; skipped with a note where not implemented.
-async fn cloudformation_drift(aws: &Aws, stack: &StackInfo, report: &mut Report) -> Result<()> {
-    let detection = match aws.cfn.detect_stack_drift().stack_name(&stack.name).send().await {
+pub async fn cloudformation_drift(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let detection = match cfn.detect_stack_drift().stack_name(stack).send().await {
         Ok(out) => out.stack_drift_detection_id,
         Err(e) if not_implemented(&e) => {
             report.notes.push("CloudFormation drift detection is not implemented by this endpoint; skipped".into());
@@ -193,8 +197,7 @@ async fn cloudformation_drift(aws: &Aws, stack: &StackInfo, report: &mut Report)
     let started = Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
-        let status = aws
-            .cfn
+        let status = cfn
             .describe_stack_drift_detection_status()
             .stack_drift_detection_id(&id)
             .send()
@@ -219,10 +222,9 @@ async fn cloudformation_drift(aws: &Aws, stack: &StackInfo, report: &mut Report)
     }
     let mut token = None;
     loop {
-        let page = aws
-            .cfn
+        let page = cfn
             .describe_stack_resource_drifts()
-            .stack_name(&stack.name)
+            .stack_name(stack)
             .stack_resource_drift_status_filters(StackResourceDriftStatus::Modified)
             .stack_resource_drift_status_filters(StackResourceDriftStatus::Deleted)
             .set_next_token(token)

@@ -378,3 +378,86 @@ async fn rollback_complete_stack_is_deleted_and_created_afresh() {
     assert_eq!(delete.num_calls(), 1);
     assert_eq!(create.num_calls(), 1);
 }
+
+/// CloudFormation's own drift findings are merged into the report; a 501 becomes a note (see tests/drift.rs for
+/// the emulator, which answers 501).
+#[tokio::test]
+async fn cloudformation_drift_results_are_merged() {
+    use aws_sdk_cloudformation::types::{
+        DifferenceType, PropertyDifference, StackDriftDetectionStatus, StackResourceDrift, StackResourceDriftStatus,
+    };
+    let config = config("");
+    let rendered = provision::render::render(&config).unwrap();
+    let c = config.clone();
+    let describe = mock!(Client::describe_stacks).then_output(move || described(StackStatus::UpdateComplete, &c));
+    let body = rendered.template.clone();
+    let template = mock!(Client::get_template).then_output(move || {
+        aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+            .template_body(body.clone())
+            .build()
+    });
+    let detect = mock!(Client::detect_stack_drift).then_output(|| {
+        aws_sdk_cloudformation::operation::detect_stack_drift::DetectStackDriftOutput::builder()
+            .stack_drift_detection_id("d-1")
+            .build()
+    });
+    let status = mock!(Client::describe_stack_drift_detection_status).then_output(|| {
+        aws_sdk_cloudformation::operation::describe_stack_drift_detection_status::DescribeStackDriftDetectionStatusOutput::builder()
+            .stack_id("s")
+            .stack_drift_detection_id("d-1")
+            .detection_status(StackDriftDetectionStatus::DetectionComplete)
+            .timestamp(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+    });
+    let drifts = mock!(Client::describe_stack_resource_drifts).then_output(|| {
+        aws_sdk_cloudformation::operation::describe_stack_resource_drifts::DescribeStackResourceDriftsOutput::builder()
+            .stack_resource_drifts(
+                StackResourceDrift::builder()
+                    .stack_id("s")
+                    .logical_resource_id("WriterRole")
+                    .resource_type("AWS::IAM::Role")
+                    .stack_resource_drift_status(StackResourceDriftStatus::Modified)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
+                    .property_differences(
+                        PropertyDifference::builder()
+                            .property_path("/MaxSessionDuration")
+                            .expected_value("3600")
+                            .actual_value("43200")
+                            .difference_type(DifferenceType::NotEqual)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let cfn =
+        mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &template, &detect, &status, &drifts]);
+    let mut report = provision::drift::Report {
+        env: "dev".into(),
+        stack: "demo-dev".into(),
+        findings: vec![],
+        notes: vec![],
+        live: vec![],
+        pending: false,
+    };
+    provision::drift::cloudformation_drift(&cfn, "demo-dev", &mut report).await.unwrap();
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    let finding = &report.findings[0];
+    assert_eq!(finding.resource, "WriterRole (AWS::IAM::Role)");
+    assert_eq!(finding.property, "/MaxSessionDuration");
+    assert_eq!(finding.actual, "43200");
+
+    let unimplemented = mock!(Client::detect_stack_drift).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(501).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<ErrorResponse><Error><Code>InternalFailure</Code><Message>not implemented</Message></Error></ErrorResponse>",
+            ),
+        )
+    });
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&unimplemented]);
+    let mut report = provision::drift::Report { findings: vec![], notes: vec![], ..report };
+    provision::drift::cloudformation_drift(&cfn, "demo-dev", &mut report).await.unwrap();
+    assert!(report.findings.is_empty());
+    assert!(report.notes[0].contains("not implemented"), "{:?}", report.notes);
+}

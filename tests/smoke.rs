@@ -61,7 +61,8 @@ fn deploy(stacks: &Path, instance: &str) {
 /// Runs `provision smoke` over the emulator's HTTPS endpoint.
 fn smoke(stacks: &Path, instance: &str, output: &str) -> Run {
     let ca = ca_bundle();
-    let args = ["smoke", "--env", "dev", "--instance", instance, "--ca-bundle", ca.to_str().unwrap(), "--output", output];
+    let args =
+        ["smoke", "--env", "dev", "--instance", instance, "--ca-bundle", ca.to_str().unwrap(), "--output", output];
     provision_at(&https_endpoint(), stacks, &args)
 }
 
@@ -86,13 +87,25 @@ fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
 /// hold `<prefix>_probe/...` too).
 async fn probe_versions(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     let mut left = Vec::new();
-    let mut pages = s3.list_object_versions().bucket(bucket).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.unwrap();
-        let keys = page.versions().iter().filter_map(|v| v.key()).chain(page.delete_markers().iter().filter_map(|m| m.key()));
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .unwrap();
+        let keys =
+            page.versions().iter().filter_map(|v| v.key()).chain(page.delete_markers().iter().filter_map(|m| m.key()));
         left.extend(keys.filter(|k| k.contains("_probe/")).map(str::to_string));
+        if !page.is_truncated().unwrap_or(false) {
+            return left;
+        }
+        key_marker = page.next_key_marker().map(str::to_string);
+        version_marker = page.next_version_id_marker().map(str::to_string);
     }
-    left
 }
 
 fn assert_clean(doc: &Value, project: &str, instance: &str) {
@@ -115,7 +128,8 @@ fn full_pass_over_https_then_tables_and_plain_http() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let doc = run.json();
     assert_eq!(doc["ok"], true);
-    let names: Vec<&str> = doc["smoke"]["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        doc["smoke"]["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
         [
@@ -163,7 +177,11 @@ fn full_pass_over_https_then_tables_and_plain_http() {
     let requests = doc["smoke"]["requests"].as_u64().unwrap();
     assert!(requests > 20, "{requests}");
     assert_clean(&doc, &project, "full");
-    eprintln!("smoke over HTTPS: {} ms wall ({} ms in the probes), {requests} requests", wall.as_millis(), doc["smoke"]["wall_ms"]);
+    eprintln!(
+        "smoke over HTTPS: {} ms wall ({} ms in the probes), {requests} requests",
+        wall.as_millis(),
+        doc["smoke"]["wall_ms"]
+    );
 
     // CI text: one line per check, then the access matrix.
     let text = smoke(&stacks, "full", "text");
@@ -194,7 +212,15 @@ fn suspended_versioning_fails_the_versioning_check() {
         let status = aws_sdk_s3::types::VersioningConfiguration::builder()
             .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
             .build();
-        aws().await.s3.put_bucket_versioning().bucket(bucket(&project, "ver")).versioning_configuration(status).send().await.unwrap();
+        aws()
+            .await
+            .s3
+            .put_bucket_versioning()
+            .bucket(bucket(&project, "ver"))
+            .versioning_configuration(status)
+            .send()
+            .await
+            .unwrap();
     });
 
     let run = smoke(&stacks, "ver", "json");
@@ -203,7 +229,11 @@ fn suspended_versioning_fails_the_versioning_check() {
     let versioning = check(&doc, "versioning");
     assert_eq!(versioning["ok"], false);
     assert!(versioning["observed"].as_str().unwrap().starts_with("1 version(s) after an overwrite"), "{versioning:#}");
-    assert!(run.stderr.contains("smoke check failed: versioning: expected an overwrite keeps the old version"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("smoke check failed: versioning: expected an overwrite keeps the old version"),
+        "{}",
+        run.stderr
+    );
     // The other checks went on.
     assert_eq!(check(&doc, "access writer")["ok"], true);
     assert_clean(&doc, &project, "ver");
@@ -269,7 +299,12 @@ fn a_dropped_permission_shows_in_the_access_matrix() {
         .unwrap()
         .iter()
         .filter(|r| r["ok"] == false)
-        .map(|r| format!("{} {} {} expected {} observed {}", r["entry"], r["action"], r["scope"], r["expected"], r["observed"]))
+        .map(|r| {
+            format!(
+                "{} {} {} expected {} observed {}",
+                r["entry"], r["action"], r["scope"], r["expected"], r["observed"]
+            )
+        })
         .collect();
     assert_eq!(
         failed,
