@@ -116,6 +116,9 @@ pub struct DeployArgs {
     /// After deploying, put back live settings that drifted from the config (always on with `drift.self_heal`).
     #[arg(long)]
     pub revert_drift: bool,
+    /// Skip the verification and smoke test that follow a deploy.
+    #[arg(long)]
+    pub no_smoke: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn deploy(stacks: &std::path::Path, env: &str) -> Run {
-    provision(stacks, &["--env", env])
+    provision(stacks, &["--no-smoke", "--env", env])
 }
 
 #[test]
@@ -24,7 +24,7 @@ fn create_then_noop_on_the_fast_path() {
     assert!(first.stderr.contains("+ Add     DataBucket (AWS::S3::Bucket)"), "{}", first.stderr);
     assert!(first.stderr.contains(&format!("{project}-dev (AWS::CloudFormation::Stack) CREATE_COMPLETE")));
 
-    let second = provision(&stacks, &["--env", "dev", "--output", "json"]);
+    let second = provision(&stacks, &["--no-smoke", "--env", "dev", "--output", "json"]);
     assert_eq!(second.code, 0, "{second:?}");
     let report = second.json();
     assert_eq!(report["deploy"]["action"], "none");
@@ -53,7 +53,7 @@ fn tag_change_updates_and_plan_exit_codes_follow() {
     assert!(changes.iter().any(|c| c["logical_id"] == "DataBucket" && c["action"] == "Modify"), "{doc}");
     assert_eq!(doc["exit_code"], 2);
 
-    let update = provision(&stacks, &["--env", "dev", "--output", "json"]);
+    let update = provision(&stacks, &["--no-smoke", "--env", "dev", "--output", "json"]);
     assert_eq!(update.code, 0, "{update:?}");
     let report = update.json();
     assert_eq!(report["deploy"]["action"], "update");
@@ -80,7 +80,7 @@ fn bucket_rename_is_refused_by_the_data_guard() {
 
     // Nothing changed: the stack still has its first bucket.
     std::fs::write(stacks.join("dev.yaml"), env_file(&project)).unwrap();
-    let same = provision(&stacks, &["--env", "dev", "--output", "json"]).json();
+    let same = provision(&stacks, &["--no-smoke", "--env", "dev", "--output", "json"]).json();
     assert_eq!(same["deploy"]["action"], "none");
     assert_eq!(same["deploy"]["outputs"]["BucketName"], format!("{project}-dev-000000000000-us-east-1"));
 }
@@ -101,7 +101,7 @@ fn protected_env_needs_yes_off_a_terminal() {
     let gone = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack_name)).unwrap();
     assert!(gone.is_none(), "{gone:?}");
 
-    let deployed = provision(&stacks, &["--env", "prod", "--yes"]);
+    let deployed = provision(&stacks, &["--no-smoke", "--env", "prod", "--yes"]);
     assert_eq!(deployed.code, 0, "{deployed:?}");
     let stack = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack_name)).unwrap().unwrap();
     assert!(stack.termination_protection);
@@ -147,7 +147,7 @@ fn stack_left_in_review_is_recovered() {
     let stack = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap().unwrap();
     assert_eq!(stack.status, "REVIEW_IN_PROGRESS");
 
-    let recovered = provision(&stacks, &["--env", "dev", "--output", "json"]);
+    let recovered = provision(&stacks, &["--no-smoke", "--env", "dev", "--output", "json"]);
     assert_eq!(recovered.code, 0, "{recovered:?}");
     let report = recovered.json();
     assert_eq!(report["deploy"]["action"], "create");
@@ -177,7 +177,7 @@ fn a_dying_endpoint_gives_a_connection_error_not_a_hang() {
         }
     });
     let started = Instant::now();
-    let run = provision_at(&endpoint, &stacks, &["--env", "dev", "--max-attempts", "2"]);
+    let run = provision_at(&endpoint, &stacks, &["--no-smoke", "--env", "dev", "--max-attempts", "2"]);
     killer.join().unwrap();
     // Either the deploy finished before the stop, or it failed cleanly; never a hang or a panic.
     if run.code != 0 {
@@ -185,8 +185,52 @@ fn a_dying_endpoint_gives_a_connection_error_not_a_hang() {
         assert!(run.stderr.starts_with("error: ") || run.stderr.contains("\nerror: "), "{}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
-    let again = provision_at(&endpoint, &stacks, &["--env", "dev", "--max-attempts", "2"]);
+    let again = provision_at(&endpoint, &stacks, &["--no-smoke", "--env", "dev", "--max-attempts", "2"]);
     assert_eq!(again.code, 1, "{again:?}");
     assert!(again.stderr.contains("connection failed") || again.stderr.contains("timed out"), "{}", again.stderr);
     assert!(started.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn main_job_on_a_self_healing_env_deploys_verifies_and_leaves_no_probe() {
+    // As the quick start runs it: HTTPS with the emulator's CA, so requests as the created roles meet the
+    // TLS-only bucket policy as they would on AWS.
+    let project = unique("it-main");
+    let env = env_file(&project)
+        .replace("ephemeral: true\n", "ephemeral: true\nsmoke:\n  trust_deployer: true\ndrift:\n  self_heal: true\n");
+    let stacks = stacks("main", &[("dev.yaml", &env)]);
+    let ca = ca_bundle();
+    let args = ["--env", "dev", "--ca-bundle", ca.to_str().unwrap(), "--output", "json"];
+    let run = provision_at(&https_endpoint(), &stacks, &args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let doc = run.json();
+    assert_eq!(doc["ok"], true);
+    // The emulator's known gaps are reverted, honestly reported.
+    let reverted: Vec<&str> =
+        doc["reverted"].as_array().unwrap().iter().filter_map(|r| r["property"].as_str()).collect();
+    assert!(reverted.contains(&"lifecycle") && reverted.contains(&"public_grants"), "{reverted:?}");
+    assert!(doc["smoke"]["live"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{doc}");
+    let probes = &doc["smoke"]["probes"];
+    assert_eq!(probes["cleanup"]["left"], 0, "{probes}");
+    let matrix = probes["access_matrix"].as_array().unwrap();
+    assert!(matrix.iter().any(|r| r["method"] == "request" && r["expected"] == "allow" && r["observed"] == "allow"));
+    assert!(matrix.iter().all(|r| r["ok"] == true), "{matrix:#?}");
+
+    // Nothing is left under any probe prefix.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let bucket = format!("{project}-dev-000000000000-us-east-1");
+    let versions = runtime.block_on(aws.s3.list_object_versions().bucket(&bucket).send()).unwrap();
+    let keys: Vec<String> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.key.clone())
+        .chain(versions.delete_markers().iter().filter_map(|m| m.key.clone()))
+        .collect();
+    assert!(keys.iter().all(|k| !k.contains("_probe/")), "{keys:?}");
+
+    // A second run is a no-op deploy, still verified.
+    let again = provision_at(&https_endpoint(), &stacks, &args);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["deploy"]["action"], "none");
 }

@@ -22,7 +22,7 @@ fn deployed(name: &str) -> (std::path::PathBuf, String) {
     let project = unique(name);
     let env = env_file(&project) + "drift:\n  self_heal: true\n";
     let stacks = stacks(name, &[("dev.yaml", &env)]);
-    let run = provision(&stacks, &["--env", "dev"]);
+    let run = provision(&stacks, &["--no-smoke", "--env", "dev"]);
     assert_eq!(run.code, 0, "{run:?}");
     let clean = provision(&stacks, &["drift", "--env", "dev"]);
     assert_eq!(clean.code, 0, "a fresh self-healed deploy is in sync: {clean:?}");

@@ -54,7 +54,7 @@ smoke:
 
 /// Deploys instance `instance` of env `dev` (over plain HTTP, as root).
 fn deploy(stacks: &Path, instance: &str) {
-    let run = provision(stacks, &["--env", "dev", "--instance", instance]);
+    let run = provision(stacks, &["--no-smoke", "--env", "dev", "--instance", instance]);
     assert_eq!(run.code, 0, "deploy failed:\n{}\n{}", run.stdout, run.stderr);
 }
 
@@ -201,6 +201,14 @@ fn full_pass_over_https_then_tables_and_plain_http() {
     assert!(writer["observed"].as_str().unwrap().contains("is plain HTTP"), "{writer:#} (ca {})", ca.display());
     assert!(check(&plain, "transport")["observed"].as_str().unwrap().contains("no HTTPS control"));
     assert_clean(&plain, &project, "full");
+
+    // A stack that was never deployed: an error saying how to deploy it.
+    let missing = provision(&stacks, &["smoke", "--env", "dev", "--instance", "nope"]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    let expected = format!(
+        "error: stack {project}-dev-nope does not exist: deploy it first with `provision --env dev --instance nope`"
+    );
+    assert_eq!(missing.stderr.trim(), expected);
 }
 
 #[test]
@@ -278,17 +286,20 @@ fn a_dropped_permission_shows_in_the_access_matrix() {
     let project = unique("it-smoke-perm");
     let stacks = stacks("smoke-perm", &[("dev.yaml", &env(&project, 10))]);
     deploy(&stacks, "perm");
-    let name = format!("{}-writer", stack_prefix(&project, "perm"));
+    let writer = format!("{}-writer", stack_prefix(&project, "perm"));
+    let exporter = format!("{}-exporter", stack_prefix(&project, "perm"));
     runtime().block_on(async {
-        aws()
-            .await
-            .iam
-            .detach_role_policy()
-            .role_name(&name)
-            .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/{name}"))
+        let iam = aws().await.iam;
+        // The writer's managed policy is detached: its allowed requests are denied.
+        iam.detach_role_policy()
+            .role_name(&writer)
+            .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/{writer}"))
             .send()
             .await
             .unwrap();
+        // The exporter's trust no longer names the deploying account: its role cannot be assumed.
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        iam.update_assume_role_policy().role_name(&exporter).policy_document(trust).send().await.unwrap();
     });
 
     let run = smoke(&stacks, "perm", "json");
@@ -298,7 +309,7 @@ fn a_dropped_permission_shows_in_the_access_matrix() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["ok"] == false)
+        .filter(|r| r["ok"] == false && r["entry"] != "exporter")
         .map(|r| {
             format!(
                 "{} {} {} expected {} observed {}",
@@ -316,7 +327,16 @@ fn a_dropped_permission_shows_in_the_access_matrix() {
     let writer = check(&doc, "access writer");
     assert_eq!(writer["ok"], false);
     assert!(writer["observed"].as_str().unwrap().contains("PutObject inside (calls/_probe/"), "{writer:#}");
-    assert_eq!(check(&doc, "access exporter")["ok"], true);
+    let exporter = check(&doc, "access exporter");
+    assert_eq!(exporter["ok"], false);
+    let observed = exporter["observed"].as_str().unwrap();
+    assert!(observed.starts_with("cannot assume arn:aws:iam::000000000000:role/"), "{observed}");
+    assert!(observed.contains("AssumeRole failed: AccessDenied"), "{observed}");
+    let rows = doc["smoke"]["access_matrix"].as_array().unwrap().iter().filter(|r| r["entry"] == "exporter");
+    assert!(
+        rows.clone().count() == 8 && rows.into_iter().all(|r| r["observed"] == "error: the role could not be assumed")
+    );
+    assert_eq!(check(&doc, "access analysts")["ok"], true);
     assert!(run.stderr.contains("smoke check failed: access writer: PutObject inside calls/_probe/"), "{}", run.stderr);
     assert_clean(&doc, &project, "perm");
 }

@@ -30,7 +30,7 @@ fn bucket_of(project: &str, instance: &str) -> String {
 }
 
 fn deploy(stacks: &Path, instance: &str, ttl: Option<&str>) {
-    let mut args = vec!["--env", "dev", "--instance", instance];
+    let mut args = vec!["--no-smoke", "--env", "dev", "--instance", instance];
     if let Some(ttl) = ttl {
         args.extend(["--ttl", ttl]);
     }

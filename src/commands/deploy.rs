@@ -26,8 +26,21 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
     } else {
         Vec::new()
     };
+    let smoke = if args.no_smoke {
+        None
+    } else {
+        Some(super::smoke::verify(&aws, &config, &rendered, &account, &report.outputs, printer).await?)
+    };
+    let status = smoke.as_ref().map_or(ExitStatus::Success, |(live, probes)| crate::smoke::exit_status(live, probes));
     if printer.json() {
-        printer.json_doc(&serde_json::json!({ "env": config.env, "deploy": report, "reverted": reverted }));
+        let smoke = smoke.map(|(live, probes)| serde_json::json!({ "live": live, "probes": probes }));
+        printer.json_doc(&serde_json::json!({
+            "env": config.env,
+            "deploy": report,
+            "reverted": reverted,
+            "smoke": smoke,
+            "ok": status == ExitStatus::Success,
+        }));
     } else {
         let did = match report.action {
             "create" => "created",
@@ -45,8 +58,12 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
         for r in &reverted {
             printer.data(format!("reverted drift: {} {} ({})", r.resource, r.property, r.action));
         }
+        if let Some((live, probes)) = &smoke {
+            printer.data("");
+            crate::smoke::print(printer, &config, live, probes);
+        }
     }
-    Ok(ExitStatus::Success)
+    Ok(status)
 }
 
 /// Refuses to work on an account other than the env file's `account:`.

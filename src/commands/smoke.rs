@@ -1,26 +1,64 @@
-//! `provision smoke --env E`: prove that a deployed env's bucket works as configured, with probe objects.
+//! `provision smoke --env E`: prove that a deployed env's bucket works as configured: its live settings read back
+//! and compared with the config, then probe objects. Also run by the main job after every deploy.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use anyhow::{Result, anyhow};
 
 use crate::aws::Aws;
 use crate::cli::{Global, SmokeArgs};
+use crate::config::Config;
+use crate::live::Finding;
 use crate::output::{ExitStatus, Printer};
-use crate::smoke::{self, Check, ProbeOptions};
+use crate::render::Rendered;
+use crate::smoke::{self, Check, ProbeOptions, ProbeReport};
 
 pub async fn run(global: &Global, args: &SmokeArgs, printer: &Printer) -> Result<ExitStatus> {
-    let (config, _rendered) = super::load_rendered(global, &args.target)?;
+    let (config, rendered) = super::load_rendered(global, &args.target)?;
     let aws = Aws::connect(&global.aws, &config).await?;
-    super::check_account(&aws, &config).await?;
+    let account = super::check_account(&aws, &config).await?;
     let name = config.stack_name();
     let stack = crate::deploy::describe_stack(&aws.cfn, &name).await?.ok_or_else(|| {
         let instance = config.instance.as_ref().map(|i| format!(" --instance {i}")).unwrap_or_default();
         anyhow!("stack {name} does not exist: deploy it first with `provision --env {}{instance}`", config.env)
     })?;
-    // The live configuration's checks (settings read back and compared with the env file) join the probes'
-    // checks in the same table and exit status; this is where they are added.
-    let live: Vec<Check> = Vec::new();
-    let options = ProbeOptions::new(&aws);
-    let report = smoke::run_probes(&aws, &config, &stack.outputs, printer, &options).await?;
+    let (live, report) = verify(&aws, &config, &rendered, &account, &stack.outputs, printer).await?;
     smoke::print(printer, &config, &live, &report);
     Ok(smoke::exit_status(&live, &report))
+}
+
+/// The live configuration as checks (one per property), then the probes.
+pub(crate) async fn verify(
+    aws: &Aws,
+    config: &Config,
+    rendered: &Rendered,
+    account: &str,
+    outputs: &BTreeMap<String, String>,
+    printer: &Printer,
+) -> Result<(Vec<Check>, ProbeReport)> {
+    let started = Instant::now();
+    let findings = crate::live::check(aws, rendered, account).await?;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let live = findings.iter().map(|f| live_check(f, latency_ms)).collect();
+    let report = smoke::run_probes(aws, config, outputs, printer, &ProbeOptions::new(aws)).await?;
+    Ok((live, report))
+}
+
+/// A compared property as a smoke check: `ok`, or what differs with both values.
+fn live_check(finding: &Finding, latency_ms: u64) -> Check {
+    let observed = match (&finding.detail, finding.ok()) {
+        (_, true) => "as configured".to_string(),
+        (Some(detail), false) => detail.clone(),
+        (None, false) if finding.actual.is_null() => "missing".to_string(),
+        (None, false) => finding.actual.to_string(),
+    };
+    let mut check = Check::new(
+        format!("live {} {}", finding.resource, finding.property),
+        finding.ok(),
+        finding.expected.to_string(),
+        observed,
+    );
+    check.latency_ms = latency_ms;
+    check
 }

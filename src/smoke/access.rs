@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::clients::{Session, plain_http_endpoint};
-use super::{AccessRow, Check, Ctx, Method, Observed, Scope, State};
+use super::{AccessRow, Check, Ctx, Method, Observed, Roles, Scope};
 use crate::aws::aws_error;
 use crate::config::{Access, Config, Principal, Verb};
 use crate::render::pascal;
@@ -108,8 +108,11 @@ fn role_output(entry: &Access) -> String {
     format!("{}RoleArn", pascal(&entry.name))
 }
 
+const ASSUME_HINT: &str = "may the deployer call sts:AssumeRole on it? \
+    With smoke.trust_deployer: false the policy simulator is asked instead";
+
 /// Assumes the role of every assumable entry (at once); by entry name.
-pub(super) async fn assume_roles(ctx: &Ctx<'_>) -> BTreeMap<String, Result<Session, String>> {
+pub(super) async fn assume_roles(ctx: &Ctx<'_>) -> Roles {
     let session_name = format!("provision-smoke-{}", ctx.layout.run_id());
     let http = plain_http_endpoint(ctx.endpoint.as_deref(), &ctx.region);
     let work = ctx.config.access.iter().filter(|e| assumable(ctx.config, e)).map(|entry| {
@@ -126,7 +129,7 @@ pub(super) async fn assume_roles(ctx: &Ctx<'_>) -> BTreeMap<String, Result<Sessi
                         s3: ctx.clients.s3_as(Some(credentials.clone()), None),
                         s3_http: ctx.clients.s3_as(Some(credentials), Some(http)),
                     })
-                    .map_err(|e| format!("cannot assume {arn}: {e}")),
+                    .map_err(|e| format!("cannot assume {arn}: {e} ({ASSUME_HINT})")),
             };
             (entry.name.clone(), session)
         }
@@ -171,8 +174,8 @@ pub(super) async fn seed(ctx: &Ctx<'_>, key: &str) -> Result<(), String> {
 }
 
 /// Probe 5 for every entry (at once): one check per entry and the rows of the access matrix.
-pub(super) async fn least_privilege(ctx: &Ctx<'_>, state: &State) -> (Vec<Check>, Vec<AccessRow>) {
-    let work = ctx.config.access.iter().map(|entry| entry_check(ctx, state, entry));
+pub(super) async fn least_privilege(ctx: &Ctx<'_>, roles: &Roles) -> (Vec<Check>, Vec<AccessRow>) {
+    let work = ctx.config.access.iter().map(|entry| entry_check(ctx, roles, entry));
     let mut checks = Vec::new();
     let mut rows = Vec::new();
     for (check, entry_rows) in futures::future::join_all(work).await {
@@ -182,21 +185,31 @@ pub(super) async fn least_privilege(ctx: &Ctx<'_>, state: &State) -> (Vec<Check>
     (checks, rows)
 }
 
-async fn entry_check(ctx: &Ctx<'_>, state: &State, entry: &Access) -> (Check, Vec<AccessRow>) {
+async fn entry_check(ctx: &Ctx<'_>, roles: &Roles, entry: &Access) -> (Check, Vec<AccessRow>) {
     let started = Instant::now();
     let places = places(&ctx.layout, entry);
     let (rows, how) = if assumable(ctx.config, entry) {
-        match state.roles.get(&entry.name) {
+        match roles.get(&entry.name) {
             Some(Ok(session)) if ctx.tls() => (requests(ctx, entry, session, &places).await, "as its role".to_string()),
             Some(Ok(_)) => {
                 let reason = format!(
-                    "the endpoint {} is plain HTTP, and the bucket policy denies every request over plain HTTP to a role: use the endpoint's HTTPS form (for the emulator: https://… with --ca-bundle \"$(scripts/local-aws ca-bundle)\")",
+                    "the endpoint {} is plain HTTP, and the bucket policy denies every request over plain HTTP to \
+                     a role: use the endpoint's HTTPS form (for the emulator: https://… with \
+                     --ca-bundle \"$(scripts/local-aws ca-bundle)\")",
                     ctx.endpoint.as_deref().unwrap_or_default()
                 );
                 (not_checked(entry, &places, &reason), String::new())
             }
-            Some(Err(e)) => (unassumed(entry, &places, e), String::new()),
-            None => (unassumed(entry, &places, "the role was not assumed"), String::new()),
+            Some(Err(e)) => {
+                // Said once, in the check; the rows only point at it.
+                let (name, expected) = check_text(entry);
+                return (Check::fail(name, expected, e.clone()).took(started), unassumed(entry, &places));
+            }
+            None => {
+                let (name, expected) = check_text(entry);
+                let check = Check::fail(name, expected, "the role was not assumed");
+                return (check.took(started), unassumed(entry, &places));
+            }
         }
     } else {
         match principal_arn(ctx, entry) {
@@ -210,11 +223,16 @@ async fn entry_check(ctx: &Ctx<'_>, state: &State, entry: &Access) -> (Check, Ve
     (summarize(entry, &rows, &how).took(started), rows)
 }
 
-/// The check of one entry, from its rows.
-pub(super) fn summarize(entry: &Access, rows: &[AccessRow], how: &str) -> Check {
-    let name = format!("access {}", entry.name);
+/// The name and the expectation of an entry's check.
+fn check_text(entry: &Access) -> (String, String) {
     let verbs: Vec<&str> = entry.verbs.iter().map(|v| v.name()).collect();
     let expected = format!("{} on {} only; everything else denied", verbs.join(", "), entry.prefixes.join(", "));
+    (format!("access {}", entry.name), expected)
+}
+
+/// The check of one entry, from its rows.
+pub(super) fn summarize(entry: &Access, rows: &[AccessRow], how: &str) -> Check {
+    let (name, expected) = check_text(entry);
     if rows.iter().all(|r| r.method == Method::NotChecked) {
         let reason = rows
             .first()
@@ -259,45 +277,70 @@ fn not_checked(entry: &Access, places: &[Place], reason: &str) -> Vec<AccessRow>
         .collect()
 }
 
-fn unassumed(entry: &Access, places: &[Place], error: &str) -> Vec<AccessRow> {
+fn unassumed(entry: &Access, places: &[Place]) -> Vec<AccessRow> {
+    let observed = "error: the role could not be assumed";
     places
         .iter()
-        .flat_map(|place| Action::ALL.map(|a| row(entry, a, place, format!("error: {error}"), false, Method::Request)))
+        .flat_map(|place| Action::ALL.map(|a| row(entry, a, place, observed.to_string(), false, Method::Request)))
         .collect()
 }
 
-/// Real requests as the entry's role: per place, the deployer writes a seed, then the role puts, gets, lists and
-/// deletes.
+/// Real requests as the entry's role, every place at once. In a place, the deployer writes a seed that the role
+/// then reads and deletes (in that order); its write and its listing go alongside.
 async fn requests(ctx: &Ctx<'_>, entry: &Access, session: &Session, places: &[Place]) -> Vec<AccessRow> {
     let deadline = Instant::now() + ctx.options.iam_propagation;
-    let mut rows = Vec::new();
-    for place in places {
-        let seeded = seed(ctx, &place.seed()).await;
-        for action in Action::ALL {
-            let key = place.key(action);
-            let want = expected(entry, action, &key);
-            if let (Err(e), Action::Get | Action::Delete) = (&seeded, action) {
-                let observed = format!("error: the seed object could not be written: {e}");
-                rows.push(row(entry, action, place, observed, false, Method::Request));
-                continue;
+    let work = places.iter().map(|place| async move {
+        let seeded = async {
+            match seed(ctx, &place.seed()).await {
+                Ok(()) => vec![
+                    request(ctx, entry, session, place, Action::Get, deadline).await,
+                    request(ctx, entry, session, place, Action::Delete, deadline).await,
+                ],
+                Err(e) => [Action::Get, Action::Delete]
+                    .map(|action| {
+                        let observed = format!("error: the seed object could not be written: {e}");
+                        row(entry, action, place, observed, false, Method::Request)
+                    })
+                    .to_vec(),
             }
-            let mut observed = perform(&session.s3, &ctx.bucket, action, &key).await;
-            // Right after a deploy, AWS may not apply a new policy everywhere yet: retry a denied allowed request.
-            while want && observed == Observed::Deny && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                observed = perform(&session.s3, &ctx.bucket, action, &key).await;
-            }
-            let mut ok = observed == if want { Observed::Allow } else { Observed::Deny };
-            let mut note = None;
-            if !ok && want && action == Action::List && observed == Observed::Deny && ctx.custom_endpoint() {
-                (ok, note) = emulator_list_gap(ctx, &session.role_arn, &key).await;
-            }
-            let mut r = row(entry, action, place, observed.text(), ok, Method::Request);
-            r.note = note;
-            rows.push(r);
-        }
+        };
+        let (put, list, mut rows) = futures::join!(
+            request(ctx, entry, session, place, Action::Put, deadline),
+            request(ctx, entry, session, place, Action::List, deadline),
+            seeded
+        );
+        rows.extend([put, list]);
+        rows.sort_by_key(|r| Action::ALL.iter().position(|a| a.name() == r.action));
+        rows
+    });
+    futures::future::join_all(work).await.into_iter().flatten().collect()
+}
+
+/// One request of the matrix as the role.
+async fn request(
+    ctx: &Ctx<'_>,
+    entry: &Access,
+    session: &Session,
+    place: &Place,
+    action: Action,
+    deadline: Instant,
+) -> AccessRow {
+    let key = place.key(action);
+    let want = expected(entry, action, &key);
+    let mut observed = perform(&session.s3, &ctx.bucket, action, &key).await;
+    // Right after a deploy, AWS may not apply a new policy everywhere yet: retry a denied allowed request.
+    while want && observed == Observed::Deny && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        observed = perform(&session.s3, &ctx.bucket, action, &key).await;
     }
-    rows
+    let mut ok = observed == if want { Observed::Allow } else { Observed::Deny };
+    let mut note = None;
+    if !ok && want && action == Action::List && observed == Observed::Deny && ctx.custom_endpoint() {
+        (ok, note) = emulator_list_gap(ctx, &session.role_arn, &key).await;
+    }
+    let mut r = row(entry, action, place, observed.text(), ok, Method::Request);
+    r.note = note;
+    r
 }
 
 /// localemu (1.3.2) does not set the `s3:prefix` condition key, so it denies every ListBucket that a policy allows

@@ -20,8 +20,9 @@ pub(super) async fn clean(s3: &Client, bucket: &str, prefixes: &[String]) -> (Ch
     let mut errors: Vec<String> = Vec::new();
     for _ in 0..MAX_PASSES {
         let mut found = Vec::new();
-        for prefix in prefixes {
-            match list(s3, bucket, prefix).await {
+        let listings = futures::future::join_all(prefixes.iter().map(|prefix| list(s3, bucket, prefix))).await;
+        for listing in listings {
+            match listing {
                 Ok(versions) => found.extend(versions),
                 Err(e) => {
                     let observed = format!("cannot list what is left: {e}");

@@ -149,7 +149,7 @@ async fn least_privilege_with(aws: &Aws) -> (Vec<Check>, Vec<AccessRow>) {
         endpoint: None,
         region: "us-west-1".to_string(),
     };
-    access::least_privilege(&ctx, &State::default()).await
+    access::least_privilege(&ctx, &Roles::new()).await
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ pub struct ProbeOptions {
     /// few seconds to reach every AWS endpoint. Zero against an emulator, where they apply at once.
     pub iam_propagation: Duration,
     /// Race the probes against Ctrl-C (the cleanup runs either way). Off where the caller handles signals itself.
+    /// Once listened for, Ctrl-C no longer ends the process by itself (tokio keeps its handler installed).
     pub handle_ctrl_c: bool,
 }
 
@@ -158,10 +159,13 @@ pub struct AccessRow {
 pub struct Cleanup {
     /// Object versions and delete markers deleted.
     pub versions_deleted: usize,
-    /// Versions and delete markers still under a probe prefix afterwards (0 when the cleanup worked).
+    /// Versions and delete markers still under a probe prefix afterwards (0 when the cleanup worked), as of the
+    /// last listing.
     pub left: usize,
     /// The prefixes that were emptied.
     pub prefixes: Vec<String>,
+    /// Stopped by a second Ctrl-C before it finished: what is left is not known.
+    pub stopped: bool,
 }
 
 /// Everything a probe run found.
@@ -231,9 +235,10 @@ struct State {
     matrix: Vec<AccessRow>,
     /// The key of the probe object, once written.
     probe_key: Option<String>,
-    /// Sessions of the roles the deployer may assume, by entry name.
-    roles: BTreeMap<String, std::result::Result<clients::Session, String>>,
 }
+
+/// Sessions of the roles the deployer may assume, by entry name (or why one could not be assumed).
+type Roles = BTreeMap<String, std::result::Result<clients::Session, String>>;
 
 /// Runs every probe against the deployed stack (its `outputs`), then cleans up. Failed checks are in the report;
 /// an error is returned only when the probes cannot start (no `BucketName` output).
@@ -290,7 +295,7 @@ pub async fn run_probes(
                 "no probe version left",
                 format!("stopped by Ctrl-C; delete what is left under {}", prefixes.join(", ")),
             ),
-            Cleanup { prefixes: prefixes.clone(), left: 0, versions_deleted: 0 },
+            Cleanup { prefixes: prefixes.clone(), stopped: true, ..Cleanup::default() },
         ),
     };
     state.checks.push(check.took(since));
@@ -336,18 +341,16 @@ async fn probes(ctx: &Ctx<'_>, state: &mut State) {
     let check = object::versioning(ctx, state).await;
     state.checks.push(check);
 
-    ctx.progress("notifications");
-    state.checks.extend(notify::notifications(ctx).await);
-
-    ctx.progress("assuming the access entries' roles");
-    state.roles = access::assume_roles(ctx).await;
-
-    ctx.progress("transport");
-    let check = transport::transport(ctx, state).await;
-    state.checks.push(check);
-
-    ctx.progress("least privilege");
-    let (checks, rows) = access::least_privilege(ctx, state).await;
+    // Waiting for the notifications (seconds on AWS) overlaps the transport and access probes, which overlap each
+    // other (their keys differ); the checks are reported in the probes' order all the same.
+    ctx.progress("notifications, transport and least privilege");
+    let requests = async {
+        let roles = access::assume_roles(ctx).await;
+        futures::join!(transport::transport(ctx, &roles), access::least_privilege(ctx, &roles))
+    };
+    let (notifications, (transport, (checks, rows))) = futures::join!(notify::notifications(ctx), requests);
+    state.checks.extend(notifications);
+    state.checks.push(transport);
     state.checks.extend(checks);
     state.matrix.extend(rows);
 }
