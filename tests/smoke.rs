@@ -54,7 +54,8 @@ smoke:
 
 /// Deploys instance `instance` of env `dev` (over plain HTTP, as root).
 fn deploy(stacks: &Path, instance: &str) {
-    let run = provision(stacks, &["--no-smoke", "--env", "dev", "--instance", instance]);
+    // The emulator does not apply lifecycle rules and makes buckets public-read: revert that first (see below).
+    let run = provision(stacks, &["--no-smoke", "--revert-drift", "--env", "dev", "--instance", instance]);
     assert_eq!(run.code, 0, "deploy failed:\n{}\n{}", run.stdout, run.stderr);
 }
 
@@ -401,4 +402,31 @@ fn ctrl_c_stops_the_probes_and_still_cleans_up() {
     assert_eq!(check(&doc, "interrupted")["ok"], false);
     assert!(doc["smoke"]["cleanup"]["versions_deleted"].as_u64().unwrap() >= 4, "{doc:#}");
     assert_clean(&doc, &project, "int");
+}
+
+/// The emulator's CloudFormation does not apply the lifecycle rules and leaves a public-read ACL: the verification
+/// reports both as differing until they are reverted (`drift --revert`, or `drift.self_heal` in the env file).
+#[test]
+fn emulator_gaps_are_reported_as_differing_until_reverted() {
+    let project = unique("it-gaps");
+    let stacks = stacks("smoke-gaps", &[("dev.yaml", &env(&project, 10))]);
+    let run = provision(&stacks, &["--no-smoke", "--env", "dev", "--instance", "gaps"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let before = smoke(&stacks, "gaps", "json");
+    assert_eq!(before.code, 1, "{}", before.stderr);
+    let doc = before.json();
+    let failed: Vec<&str> = doc["live"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().any(|n| n.ends_with(" lifecycle")) && failed.iter().any(|n| n.ends_with(" public_grants")));
+    let revert = provision(&stacks, &["drift", "--env", "dev", "--instance", "gaps", "--revert"]);
+    assert_eq!(revert.code, 0, "{revert:?}");
+    let after = smoke(&stacks, "gaps", "json");
+    assert_eq!(after.code, 0, "{}", after.stdout);
+    assert_clean(&after.json(), &project, "gaps");
 }

@@ -313,6 +313,8 @@ fn a_writer_is_denied_while_the_bucket_is_emptied() {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
+                // Stamped when sent: a write sent before the freeze may complete after it.
+                let sent = Instant::now();
                 let put = writer
                     .put_object()
                     .bucket(&bucket)
@@ -323,7 +325,7 @@ fn a_writer_is_denied_while_the_bucket_is_emptied() {
                 let outcome = put
                     .map(drop)
                     .map_err(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(&e).unwrap_or("?").to_string());
-                attempts.lock().unwrap().push((Instant::now(), outcome));
+                attempts.lock().unwrap().push((sent, outcome));
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
