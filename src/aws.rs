@@ -170,3 +170,55 @@ pub fn not_implemented<E>(
 ) -> bool {
     error.raw_response().is_some_and(|r| r.status().as_u16() == 501)
 }
+
+/// Throttling codes the SDK's standard retry does not recognise: SQS's `OverLimit` (HTTP 403) and SNS's
+/// `Throttled` (HTTP 429), which the local emulator uses for simulated throttling.
+const EXTRA_THROTTLING_CODES: &[&str] = &["OverLimit", "Throttled", "RequestThrottled"];
+
+/// Runs `call` again, with backoff, while it fails with one of [`EXTRA_THROTTLING_CODES`] (at most 6 attempts).
+pub async fn retry_throttled<T, E, F, Fut>(mut call: F) -> Result<T, E>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..5 {
+        match call().await {
+            Err(e) if e.code().is_some_and(|c| EXTRA_THROTTLING_CODES.contains(&c)) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    /// Regression: simulated SQS throttling (`OverLimit`, HTTP 403) failed a self-healing deploy's live check.
+    #[tokio::test]
+    async fn sqs_and_sns_throttling_codes_are_retried() {
+        let mut calls = 0;
+        let result: Result<u32, ErrorMetadata> = retry_throttled(|| {
+            calls += 1;
+            let n = calls;
+            async move { if n < 3 { Err(ErrorMetadata::builder().code("OverLimit").build()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+
+        let mut calls = 0;
+        let result: Result<u32, ErrorMetadata> = retry_throttled(|| {
+            calls += 1;
+            async { Err(ErrorMetadata::builder().code("AccessDenied").build()) }
+        })
+        .await;
+        assert_eq!(result.unwrap_err().code(), Some("AccessDenied"));
+        assert_eq!(calls, 1);
+    }
+}

@@ -352,7 +352,7 @@ async fn read_policy(aws: &Aws, arn: &str, property: &str) -> Result<Option<Valu
 
 /// The URL of a queue by name; None when it does not exist.
 pub async fn queue_url(aws: &Aws, name: &str) -> Result<Option<String>> {
-    match aws.sqs.get_queue_url().queue_name(name).send().await {
+    match crate::aws::retry_throttled(|| aws.sqs.get_queue_url().queue_name(name).send()).await {
         Ok(out) => Ok(out.queue_url),
         Err(e) if is(&e, &["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"]) => Ok(None),
         Err(e) => Err(aws_error(e, "GetQueueUrl")),
@@ -362,15 +362,16 @@ pub async fn queue_url(aws: &Aws, name: &str) -> Result<Option<String>> {
 async fn read_queue(aws: &Aws, name: &str, property: &str) -> Result<Option<Value>> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let Some(url) = queue_url(aws, name).await? else { return Ok(None) };
-    let out = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::Policy)
-        .attribute_names(QueueAttributeName::SqsManagedSseEnabled)
-        .send()
-        .await
-        .map_err(|e| aws_error(e, "GetQueueAttributes"))?;
+    let out = crate::aws::retry_throttled(|| {
+        aws.sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::Policy)
+            .attribute_names(QueueAttributeName::SqsManagedSseEnabled)
+            .send()
+    })
+    .await
+    .map_err(|e| aws_error(e, "GetQueueAttributes"))?;
     let attributes = out.attributes.unwrap_or_default();
     let value = match property {
         "policy" => match attributes.get(&QueueAttributeName::Policy).and_then(|p| parse_document(p)) {
@@ -386,7 +387,7 @@ async fn read_queue(aws: &Aws, name: &str, property: &str) -> Result<Option<Valu
 }
 
 async fn read_topic(aws: &Aws, arn: &str, property: &str) -> Result<Option<Value>> {
-    let out = match aws.sns.get_topic_attributes().topic_arn(arn).send().await {
+    let out = match crate::aws::retry_throttled(|| aws.sns.get_topic_attributes().topic_arn(arn).send()).await {
         Ok(out) => out,
         Err(e) if is(&e, &["NotFound"]) => return Ok(None),
         Err(e) => return Err(aws_error(e, "GetTopicAttributes")),
