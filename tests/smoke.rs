@@ -360,18 +360,9 @@ fn ctrl_c_stops_the_probes_and_still_cleans_up() {
     });
 
     let ca = ca_bundle();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_provision"))
-        .arg("--stacks-dir")
-        .arg(&stacks)
+    let mut child = command_at(&https_endpoint(), &stacks)
         .args(["smoke", "--env", "dev", "--instance", "int", "--output", "json", "--ca-bundle"])
         .arg(&ca)
-        .env("AWS_ENDPOINT_URL", https_endpoint())
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", REGION)
-        .env("CI", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_CA_BUNDLE")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -365,17 +365,8 @@ fn a_writer_is_denied_while_the_bucket_is_emptied() {
 }
 
 fn teardown_child(stacks: &Path, instance: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_provision"))
-        .arg("--stacks-dir")
-        .arg(stacks)
+    command_at(endpoint(), stacks)
         .args(["teardown", "--env", "dev", "--instance", instance, "--yes", "--output", "json"])
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", REGION)
-        .env("CI", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_CA_BUNDLE")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -364,17 +364,7 @@ pub async fn deploy(
             && same_template(&deployed_template(cfn, &name).await?, &rendered.template_value)
         {
             ensure_protection(cfn, stack, rendered, printer).await?;
-            timings.insert("total", started.elapsed().as_millis());
-            printer.log(format!("stack {name}: no changes"));
-            return Ok(Report {
-                stack: name,
-                action: "none",
-                recovered_from,
-                changes: Vec::new(),
-                outcome: None,
-                outputs: stack.outputs.clone(),
-                timings_ms: timings,
-            });
+            return Ok(no_changes(name, recovered_from, stack.outputs.clone(), timings, started, printer));
         }
     }
 
@@ -396,17 +386,8 @@ pub async fn deploy(
             if let Some(stack) = &existing {
                 ensure_protection(cfn, stack, rendered, printer).await?;
             }
-            printer.log(format!("stack {name}: no changes"));
-            timings.insert("total", started.elapsed().as_millis());
-            return Ok(Report {
-                stack: name,
-                action: "none",
-                recovered_from,
-                changes: Vec::new(),
-                outcome: None,
-                outputs: existing.map(|s| s.outputs).unwrap_or_default(),
-                timings_ms: timings,
-            });
+            let outputs = existing.map(|s| s.outputs).unwrap_or_default();
+            return Ok(no_changes(name, recovered_from, outputs, timings, started, printer));
         }
         Planned::Changes { id, changes } => (id, changes),
     };
@@ -496,6 +477,20 @@ pub async fn deploy(
         outputs: stack.outputs,
         timings_ms: timings,
     })
+}
+
+/// The report of a deploy that found nothing to change (fast path or empty change set).
+fn no_changes(
+    stack: String,
+    recovered_from: Option<String>,
+    outputs: BTreeMap<String, String>,
+    mut timings_ms: BTreeMap<&'static str, u128>,
+    started: Instant,
+    printer: &Printer,
+) -> Report {
+    timings_ms.insert("total", started.elapsed().as_millis());
+    printer.log(format!("stack {stack}: no changes"));
+    Report { stack, action: "none", recovered_from, changes: Vec::new(), outcome: None, outputs, timings_ms }
 }
 
 /// A CREATE change set leaves an empty stack in REVIEW_IN_PROGRESS; remove it when the create is abandoned.

@@ -127,12 +127,12 @@ impl Run {
     }
 }
 
-/// Runs the `provision` binary against `endpoint` with root credentials, as CI would (not a terminal).
-pub fn provision_at(endpoint: &str, stacks: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_provision"))
+/// The `provision` binary set up for `endpoint` with root credentials, as CI would run it (not a terminal).
+pub fn command_at(endpoint: &str, stacks: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
+    command
         .arg("--stacks-dir")
         .arg(stacks)
-        .args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
@@ -140,9 +140,13 @@ pub fn provision_at(endpoint: &str, stacks: &Path, args: &[&str]) -> Run {
         .env("CI", "true")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_CA_BUNDLE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .expect("provision runs");
+        .env_remove("AWS_SESSION_TOKEN");
+    command
+}
+
+/// Runs the `provision` binary against `endpoint` (see [`command_at`]).
+pub fn provision_at(endpoint: &str, stacks: &Path, args: &[&str]) -> Run {
+    let output = command_at(endpoint, stacks).args(args).output().expect("provision runs");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
