@@ -2,7 +2,9 @@
 //!
 //! Nothing else in the tool knows whether it talks to AWS or to an emulator; commands receive an [`Aws`].
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,6 +12,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::sync::OnceCell;
 
 use crate::config::Config;
 
@@ -50,8 +53,7 @@ pub struct Aws {
 impl Aws {
     /// Builds clients for `config`'s env; command-line settings win over the env file.
     pub async fn connect(args: &AwsArgs, config: &Config) -> Result<Aws> {
-        let region = args.region.clone().unwrap_or_else(|| config.region.clone());
-        let endpoint = args.endpoint_url.clone().or_else(|| config.endpoint.clone()).filter(|e| !e.is_empty());
+        let (region, endpoint) = target(args, config);
         let retry = retry_config(args.max_attempts);
         // Bounded so that an unreachable or hung endpoint gives an error instead of a hang.
         let timeouts = TimeoutConfig::builder()
@@ -100,6 +102,53 @@ impl Aws {
                 "cannot find out which AWS account the credentials belong to (check credentials, profile and endpoint)",
             )?;
         identity.account.context("STS returned no account id")
+    }
+}
+
+/// Where an env is reached: region and endpoint.
+type Target = (String, Option<String>);
+
+/// Clients and the account their credentials belong to.
+type Connection = (Aws, String);
+
+/// Where `config`'s env is reached (command-line settings win over the env file).
+fn target(args: &AwsArgs, config: &Config) -> Target {
+    let region = args.region.clone().unwrap_or_else(|| config.region.clone());
+    let endpoint = args.endpoint_url.clone().or_else(|| config.endpoint.clone()).filter(|e| !e.is_empty());
+    (region, endpoint)
+}
+
+/// Clients and the credentials' account, shared by the envs of one run that are reached the same way: one SDK
+/// config, one connection pool and one STS call however many envs are checked together.
+#[derive(Default)]
+pub struct Connections {
+    by_target: Mutex<HashMap<Target, Arc<OnceCell<Connection>>>>,
+}
+
+impl Connections {
+    /// The clients for `config`'s env and the account their credentials belong to.
+    pub async fn get(&self, args: &AwsArgs, config: &Config) -> Result<Connection> {
+        self.get_or_connect(target(args, config), || async {
+            let aws = Aws::connect(args, config).await?;
+            let account = aws.account().await?;
+            Ok((aws, account))
+        })
+        .await
+    }
+
+    /// The connection for `target`, made by `connect` by the first env that needs it while the others wait. A
+    /// failure is not kept: the next env tries again and reports its own error.
+    async fn get_or_connect<Connect, Connected>(&self, target: Target, connect: Connect) -> Result<Connection>
+    where
+        Connect: FnOnce() -> Connected,
+        Connected: std::future::Future<Output = Result<Connection>>,
+    {
+        let cell = {
+            let mut by_target = self.by_target.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            by_target.entry(target).or_default().clone()
+        };
+        let (aws, account) = cell.get_or_try_init(connect).await?;
+        Ok((aws.clone(), account.clone()))
     }
 }
 
@@ -220,5 +269,47 @@ mod tests {
         .await;
         assert_eq!(result.unwrap_err().code(), Some("AccessDenied"));
         assert_eq!(calls, 1);
+    }
+
+    /// Envs checked together that are reached the same way make one connection and one account lookup.
+    #[tokio::test(start_paused = true)]
+    async fn envs_reached_the_same_way_share_one_connection() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let connections = Connections::default();
+        let made = AtomicUsize::new(0);
+        let connect = |account: &'static str| {
+            let made = &made;
+            move || async move {
+                made.fetch_add(1, Ordering::SeqCst);
+                // Slow enough that every env asks before the first connection is made.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+                Ok((Aws::from_sdk(sdk, "eu-west-1".into(), None), account.to_string()))
+            }
+        };
+        let here = || ("eu-west-1".to_string(), None);
+        let there = ("us-east-1".to_string(), Some("http://127.0.0.1:4566".to_string()));
+        let (a, b, c, d) = tokio::join!(
+            connections.get_or_connect(here(), connect("111111111111")),
+            connections.get_or_connect(here(), connect("999999999999")),
+            connections.get_or_connect(here(), connect("999999999999")),
+            connections.get_or_connect(there, connect("222222222222")),
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+        let accounts: Vec<String> = [a, b, c, d].into_iter().map(|r| r.unwrap().1).collect();
+        assert_eq!(accounts, ["111111111111", "111111111111", "111111111111", "222222222222"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_is_tried_again_by_the_next_env() {
+        let connections = Connections::default();
+        let here = || ("eu-west-1".to_string(), None);
+        let failed = connections.get_or_connect(here(), || async { anyhow::bail!("no credentials") }).await;
+        assert_eq!(failed.unwrap_err().to_string(), "no credentials");
+        let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        let aws = Aws::from_sdk(sdk, "eu-west-1".into(), None);
+        let (_, account) =
+            connections.get_or_connect(here(), || async { Ok((aws, "111111111111".to_string())) }).await.unwrap();
+        assert_eq!(account, "111111111111");
     }
 }

@@ -111,19 +111,28 @@ pub async fn check(aws: &Aws, config: &Config, rendered: &Rendered, account: &st
     let Some(stack) = describe_stack(&aws.cfn, &name).await? else {
         anyhow::bail!("stack {name} does not exist (deploy it with `provision --env {}`)", config.env);
     };
-    let mut report = Report {
+    let empty = || Report {
         env: config.env.clone(),
-        stack: name,
+        stack: name.clone(),
         findings: Vec::new(),
         notes: Vec::new(),
         live: Vec::new(),
         pending: false,
     };
+    let (mut report, mut pending_layer, mut cloudformation_layer) = (empty(), empty(), empty());
     stack_health(&stack, &mut report);
-    pending(aws, config, rendered, &stack, &mut report).await?;
-    report.live = live::check(aws, rendered, account).await?;
-    report.findings.extend(report.live.iter().filter(|f| !f.ok()).map(from_live));
-    cloudformation_drift(&aws.cfn, &stack.name, &mut report).await?;
+    // The layers only read, so they run at once: an env costs its slowest layer, not the sum of them.
+    let ((), live, ()) = tokio::try_join!(
+        pending(aws, config, rendered, &stack, &mut pending_layer),
+        live::check(aws, rendered, account),
+        cloudformation_drift(&aws.cfn, &stack.name, &mut cloudformation_layer),
+    )?;
+    report.pending = pending_layer.pending;
+    report.findings.extend(pending_layer.findings);
+    report.findings.extend(live.iter().filter(|f| !f.ok()).map(from_live));
+    report.live = live;
+    report.findings.extend(cloudformation_layer.findings);
+    report.notes.extend(cloudformation_layer.notes);
     Ok(report)
 }
 

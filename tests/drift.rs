@@ -187,8 +187,11 @@ fn config_edited_but_not_deployed_is_pending_and_revert_deploys_it() {
 #[test]
 fn deleted_stack_is_an_error_and_several_envs_report_the_worst() {
     let (stacks, stack) = deployed("drift-gone");
+    // Checked in the same run: one env in sync, one whose stack was never deployed.
     let other = unique("drift-other");
-    std::fs::write(stacks.join("other.yaml"), env_file(&other)).unwrap();
+    std::fs::write(stacks.join("other.yaml"), env_file(&other) + "drift:\n  self_heal: true\n").unwrap();
+    assert_eq!(provision(&stacks, &["--no-smoke", "--env", "other"]).code, 0);
+    std::fs::write(stacks.join("never.yaml"), env_file(&unique("drift-never"))).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws());
     runtime.block_on(aws.cfn.delete_stack().stack_name(&stack).send()).unwrap();
@@ -201,10 +204,16 @@ fn deleted_stack_is_an_error_and_several_envs_report_the_worst() {
     let run = provision(&stacks, &["drift", "--output", "json"]);
     assert_eq!(run.code, 1, "{run:?}");
     let doc = run.json();
-    let envs = doc["envs"].as_array().unwrap();
-    assert_eq!(envs.len(), 2);
-    assert!(envs[0]["error"].as_str().unwrap().contains("does not exist"), "{doc}");
-    assert!(envs[1]["error"].as_str().unwrap().contains("does not exist"), "{doc}");
+    let envs: Vec<(&str, &str)> = doc["envs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["env"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    // The errors do not hide the env that is in sync.
+    assert_eq!(envs, [("dev", "error"), ("never", "error"), ("other", "in-sync")], "{doc}");
+    assert!(doc["envs"][0]["error"].as_str().unwrap().contains("does not exist"), "{doc}");
+    assert!(doc["envs"][1]["error"].as_str().unwrap().contains("does not exist"), "{doc}");
     let text = provision(&stacks, &["drift", "--env", "dev", "--output", "github"]);
     assert_eq!(text.code, 1);
     assert!(text.stdout.contains("::error title=provision drift dev::"), "{}", text.stdout);

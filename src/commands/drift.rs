@@ -1,12 +1,13 @@
 //! `provision drift`: the drift check for CI, for one env or several at once, with optional revert.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::aws::Aws;
+use crate::aws::Connections;
 use crate::cli::{DriftArgs, Global, Target};
 use crate::deploy::Options;
 use crate::drift::{self, Report};
@@ -30,11 +31,8 @@ pub async fn run(global: &Global, args: &DriftArgs, printer: &Printer) -> Result
     let envs = if args.envs.is_empty() { crate::config::list_envs(&global.stacks_dir)? } else { args.envs.clone() };
     anyhow::ensure!(!envs.is_empty(), "no env files in {}", global.stacks_dir.display());
     let started = Instant::now();
-    let mut results: Vec<EnvResult> = futures::stream::iter(envs.iter().map(|env| one(global, args, env, printer)))
-        .buffer_unordered(usize::from(args.concurrency))
-        .collect()
-        .await;
-    results.sort_by(|a, b| a.env.cmp(&b.env));
+    let connections = Connections::default();
+    let results = check_all(&envs, args.concurrency, |env| one(global, args, env, &connections, printer)).await;
     let worst = results.iter().map(|r| status_from_code(r.exit_code)).fold(ExitStatus::Success, ExitStatus::worst);
     if printer.json() {
         printer.json_doc(&serde_json::json!({
@@ -48,6 +46,21 @@ pub async fn run(global: &Global, args: &DriftArgs, printer: &Printer) -> Result
         print_text(r, printer);
     }
     Ok(worst)
+}
+
+/// Checks every env with at most `concurrency` in flight, so N envs take about as long as the slowest of them.
+/// Each env ends in its own result (errors included): one env's failure does not hide the others.
+async fn check_all<'a, Check, Checked>(envs: &'a [String], concurrency: u16, check: Check) -> Vec<EnvResult>
+where
+    Check: Fn(&'a str) -> Checked,
+    Checked: Future<Output = EnvResult>,
+{
+    let mut results: Vec<EnvResult> = futures::stream::iter(envs.iter().map(|env| check(env)))
+        .buffer_unordered(usize::from(concurrency.max(1)))
+        .collect()
+        .await;
+    results.sort_by(|a, b| a.env.cmp(&b.env));
+    results
 }
 
 fn status_from_code(code: i32) -> ExitStatus {
@@ -99,7 +112,7 @@ fn github_escape(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
-async fn one(global: &Global, args: &DriftArgs, env: &str, printer: &Printer) -> EnvResult {
+async fn one(global: &Global, args: &DriftArgs, env: &str, connections: &Connections, printer: &Printer) -> EnvResult {
     let started = Instant::now();
     let mut result = EnvResult {
         env: env.to_string(),
@@ -111,7 +124,7 @@ async fn one(global: &Global, args: &DriftArgs, env: &str, printer: &Printer) ->
         error: None,
         elapsed_ms: 0,
     };
-    match check_env(global, args, env, printer, &mut result).await {
+    match check_env(global, args, env, connections, printer, &mut result).await {
         Ok(()) => {}
         Err(e) => {
             result.exit_code = status_of(&e).code();
@@ -126,13 +139,14 @@ async fn check_env(
     global: &Global,
     args: &DriftArgs,
     env: &str,
+    connections: &Connections,
     printer: &Printer,
     result: &mut EnvResult,
 ) -> Result<()> {
     let target = Target { env: Some(env.to_string()), instance: args.instance.clone() };
     let (config, rendered) = super::load_rendered(global, &target)?;
-    let aws = Aws::connect(&global.aws, &config).await?;
-    let account = super::check_account(&aws, &config).await?;
+    let (aws, account) = connections.get(&global.aws, &config).await?;
+    super::deploy::check_account_matches(&account, &config).await?;
     let mut report = drift::check(&aws, &config, &rendered, &account).await?;
     if args.revert && !report.in_sync() {
         if config.protected && !args.yes && !printer.confirm(&format!("revert drift of protected env {env}?")) {
@@ -158,4 +172,52 @@ async fn check_env(
     result.exit_code = if in_sync { 0 } else { 2 };
     result.report = Some(report);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(env: &str, exit_code: i32) -> EnvResult {
+        EnvResult {
+            env: env.to_string(),
+            status: if exit_code == 0 { "in-sync" } else { "error" },
+            exit_code,
+            report: None,
+            reverted: Vec::new(),
+            deployed: None,
+            error: (exit_code == 1).then(|| "stack gone".to_string()),
+            elapsed_ms: 0,
+        }
+    }
+
+    /// Envs named `<seconds>s`, each "checked" in that many seconds of paused (virtual) time; `1s` fails.
+    async fn checked_in(concurrency: u16) -> (Duration, Vec<EnvResult>) {
+        let envs: Vec<String> = ["3s", "1s", "4s", "2s"].map(String::from).into();
+        let started = tokio::time::Instant::now();
+        let results = check_all(&envs, concurrency, |env| async move {
+            let seconds: u64 = env.trim_end_matches('s').parse().unwrap();
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            result(env, if seconds == 1 { 1 } else { 0 })
+        })
+        .await;
+        (started.elapsed(), results)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn envs_checked_together_take_as_long_as_the_slowest() {
+        let (elapsed, results) = checked_in(4).await;
+        assert_eq!(elapsed, Duration::from_secs(4));
+        let envs: Vec<&str> = results.iter().map(|r| r.env.as_str()).collect();
+        assert_eq!(envs, ["1s", "2s", "3s", "4s"]);
+        // The failed env is reported beside the others, which still finished.
+        assert_eq!(results.iter().map(|r| r.exit_code).collect::<Vec<_>>(), [1, 0, 0, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_bounds_the_envs_in_flight() {
+        assert_eq!(checked_in(1).await.0, Duration::from_secs(1 + 2 + 3 + 4));
+        // Two in flight: 3s and 1s start; 4s starts at 1 s, 2s at 3 s; the last ends at 5 s.
+        assert_eq!(checked_in(2).await.0, Duration::from_secs(5));
+    }
 }

@@ -10,10 +10,35 @@ use super::policy::{normalize, parse_document};
 use super::{Expected, Resource};
 use crate::aws::{Aws, aws_error};
 
-/// Reads the actual value of every expected property (same order).
+/// Reads the actual value of every expected property (same order), all resources at once. Properties of one
+/// resource that come from the same answer (a queue's attributes, a policy's entities) share one request.
 pub async fn read_all(aws: &Aws, expected: &[Expected]) -> Result<Vec<Option<Value>>> {
-    let reads = expected.iter().map(|e| read(aws, &e.resource, e.property));
-    futures::future::join_all(reads).await.into_iter().collect()
+    let mut by_resource: Vec<(&Resource, Vec<usize>)> = Vec::new();
+    for (i, e) in expected.iter().enumerate() {
+        match by_resource.iter_mut().find(|(r, _)| **r == e.resource) {
+            Some((_, indices)) => indices.push(i),
+            None => by_resource.push((&e.resource, vec![i])),
+        }
+    }
+    let reads = by_resource.iter().map(|(resource, indices)| async move {
+        let properties: Vec<&str> = indices.iter().map(|&i| expected[i].property).collect();
+        (indices, read_resource(aws, resource, &properties).await)
+    });
+    let mut actual = vec![None; expected.len()];
+    for (indices, values) in futures::future::join_all(reads).await {
+        for (&i, value) in indices.iter().zip(values?) {
+            actual[i] = value;
+        }
+    }
+    Ok(actual)
+}
+
+async fn read_resource(aws: &Aws, resource: &Resource, properties: &[&str]) -> Result<Vec<Option<Value>>> {
+    match resource {
+        Resource::Queue(name) => read_queue(aws, name, properties).await,
+        Resource::Policy(arn) => read_policy(aws, arn, properties).await,
+        _ => futures::future::join_all(properties.iter().map(|p| read(aws, resource, p))).await.into_iter().collect(),
+    }
 }
 
 /// Whether an SDK error carries one of `codes`.
@@ -23,13 +48,13 @@ fn is<E: ProvideErrorMetadata>(error: &E, codes: &[&str]) -> bool {
 
 const NO_BUCKET: &[&str] = &["NoSuchBucket"];
 
+/// One property of a resource whose properties each take a request of their own.
 async fn read(aws: &Aws, resource: &Resource, property: &str) -> Result<Option<Value>> {
     match resource {
         Resource::Bucket(bucket) => read_bucket(aws, bucket, property).await,
         Resource::Role(name) => read_role(aws, name, property).await,
-        Resource::Policy(arn) => read_policy(aws, arn, property).await,
-        Resource::Queue(name) => read_queue(aws, name, property).await,
         Resource::Topic(arn) => read_topic(aws, arn, property).await,
+        Resource::Policy(_) | Resource::Queue(_) => Ok(None),
     }
 }
 
@@ -306,48 +331,67 @@ async fn read_role(aws: &Aws, name: &str, property: &str) -> Result<Option<Value
     Ok(Some(value))
 }
 
-async fn read_policy(aws: &Aws, arn: &str, property: &str) -> Result<Option<Value>> {
+async fn read_policy(aws: &Aws, arn: &str, properties: &[&str]) -> Result<Vec<Option<Value>>> {
+    let wants = |p: &str| properties.contains(&p);
+    let (document, entities) = futures::future::try_join(
+        async { if wants("document") { policy_document(aws, arn).await } else { Ok(None) } },
+        async {
+            if wants("attached_roles") || wants("attached_users") { policy_entities(aws, arn).await } else { Ok(None) }
+        },
+    )
+    .await?;
+    Ok(properties
+        .iter()
+        .map(|&p| match p {
+            "document" => document.clone(),
+            "attached_roles" => entities.as_ref().map(|(roles, _)| json!(roles)),
+            "attached_users" => entities.as_ref().map(|(_, users)| json!(users)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The default version's document, normalised; None when the policy does not exist.
+async fn policy_document(aws: &Aws, arn: &str) -> Result<Option<Value>> {
     let iam = &aws.iam;
-    let value = match property {
-        "document" => {
-            let policy = match iam.get_policy().policy_arn(arn).send().await {
-                Ok(out) => out.policy,
-                Err(e) if is(&e, NO_ENTITY) => return Ok(None),
-                Err(e) => return Err(aws_error(e, "GetPolicy")),
-            };
-            let Some(version) = policy.and_then(|p| p.default_version_id) else { return Ok(None) };
-            let out = iam
-                .get_policy_version()
-                .policy_arn(arn)
-                .version_id(version)
-                .send()
-                .await
-                .map_err(|e| aws_error(e, "GetPolicyVersion"))?;
-            out.policy_version
-                .and_then(|v| v.document)
-                .as_deref()
-                .and_then(parse_document)
-                .map(|d| normalize(&d))
-                .unwrap_or(Value::Null)
-        }
-        "attached_roles" | "attached_users" => {
-            match iam.list_entities_for_policy().policy_arn(arn).max_items(1000).send().await {
-                Ok(out) => {
-                    let mut names: Vec<String> = if property == "attached_roles" {
-                        out.policy_roles.unwrap_or_default().into_iter().filter_map(|r| r.role_name).collect()
-                    } else {
-                        out.policy_users.unwrap_or_default().into_iter().filter_map(|u| u.user_name).collect()
-                    };
-                    names.sort();
-                    json!(names)
-                }
-                Err(e) if is(&e, NO_ENTITY) => return Ok(None),
-                Err(e) => return Err(aws_error(e, "ListEntitiesForPolicy")),
-            }
-        }
-        _ => return Ok(None),
+    let policy = match iam.get_policy().policy_arn(arn).send().await {
+        Ok(out) => out.policy,
+        Err(e) if is(&e, NO_ENTITY) => return Ok(None),
+        Err(e) => return Err(aws_error(e, "GetPolicy")),
     };
-    Ok(Some(value))
+    let Some(version) = policy.and_then(|p| p.default_version_id) else { return Ok(None) };
+    let out = iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "GetPolicyVersion"))?;
+    Ok(Some(
+        out.policy_version
+            .and_then(|v| v.document)
+            .as_deref()
+            .and_then(parse_document)
+            .map(|d| normalize(&d))
+            .unwrap_or(Value::Null),
+    ))
+}
+
+/// The roles and users a policy is attached to, sorted; None when the policy does not exist.
+async fn policy_entities(aws: &Aws, arn: &str) -> Result<Option<(Vec<String>, Vec<String>)>> {
+    match aws.iam.list_entities_for_policy().policy_arn(arn).max_items(1000).send().await {
+        Ok(out) => {
+            let mut roles: Vec<String> =
+                out.policy_roles.unwrap_or_default().into_iter().filter_map(|r| r.role_name).collect();
+            let mut users: Vec<String> =
+                out.policy_users.unwrap_or_default().into_iter().filter_map(|u| u.user_name).collect();
+            roles.sort();
+            users.sort();
+            Ok(Some((roles, users)))
+        }
+        Err(e) if is(&e, NO_ENTITY) => Ok(None),
+        Err(e) => Err(aws_error(e, "ListEntitiesForPolicy")),
+    }
 }
 
 /// The URL of a queue by name; None when it does not exist.
@@ -359,9 +403,9 @@ pub async fn queue_url(aws: &Aws, name: &str) -> Result<Option<String>> {
     }
 }
 
-async fn read_queue(aws: &Aws, name: &str, property: &str) -> Result<Option<Value>> {
+async fn read_queue(aws: &Aws, name: &str, properties: &[&str]) -> Result<Vec<Option<Value>>> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let Some(url) = queue_url(aws, name).await? else { return Ok(None) };
+    let Some(url) = queue_url(aws, name).await? else { return Ok(vec![None; properties.len()]) };
     let out = crate::aws::retry_throttled(|| {
         aws.sqs
             .get_queue_attributes()
@@ -373,17 +417,16 @@ async fn read_queue(aws: &Aws, name: &str, property: &str) -> Result<Option<Valu
     .await
     .map_err(|e| aws_error(e, "GetQueueAttributes"))?;
     let attributes = out.attributes.unwrap_or_default();
-    let value = match property {
-        "policy" => match attributes.get(&QueueAttributeName::Policy).and_then(|p| parse_document(p)) {
-            Some(doc) => normalize(&doc),
-            None => return Ok(None),
-        },
-        "encryption" => json!({
-            "sqs_managed_sse": attributes.get(&QueueAttributeName::SqsManagedSseEnabled).is_some_and(|v| v == "true")
-        }),
-        _ => return Ok(None),
-    };
-    Ok(Some(value))
+    Ok(properties
+        .iter()
+        .map(|&p| match p {
+            "policy" => attributes.get(&QueueAttributeName::Policy).and_then(|p| parse_document(p)).map(|d| normalize(&d)),
+            "encryption" => Some(json!({
+                "sqs_managed_sse": attributes.get(&QueueAttributeName::SqsManagedSseEnabled).is_some_and(|v| v == "true")
+            })),
+            _ => None,
+        })
+        .collect())
 }
 
 async fn read_topic(aws: &Aws, arn: &str, property: &str) -> Result<Option<Value>> {
@@ -397,5 +440,80 @@ async fn read_topic(aws: &Aws, arn: &str, property: &str) -> Result<Option<Value
             Ok(out.attributes.unwrap_or_default().get("Policy").and_then(|p| parse_document(p)).map(|d| normalize(&d)))
         }
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_config::{BehaviorVersion, SdkConfig};
+    use aws_sdk_iam::operation::get_policy::GetPolicyOutput;
+    use aws_sdk_iam::operation::get_policy_version::GetPolicyVersionOutput;
+    use aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyOutput;
+    use aws_sdk_iam::types::{Policy, PolicyRole, PolicyUser, PolicyVersion};
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    fn expected(resource: Resource, property: &'static str) -> Expected {
+        Expected { resource, property, value: Value::Null }
+    }
+
+    /// A queue's two properties come from one GetQueueAttributes, a policy's roles and users from one
+    /// ListEntitiesForPolicy: fewer requests per env, which is what the emulator (one process) is bound by.
+    #[tokio::test]
+    async fn properties_from_one_answer_share_one_request() {
+        let url = mock!(aws_sdk_sqs::Client::get_queue_url)
+            .then_output(|| GetQueueUrlOutput::builder().queue_url("https://sqs/q").build());
+        let attributes = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| {
+            GetQueueAttributesOutput::builder()
+                .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
+                .attributes(QueueAttributeName::Policy, r#"{"Version":"2012-10-17","Statement":[]}"#)
+                .build()
+        });
+        let policy = mock!(aws_sdk_iam::Client::get_policy).then_output(|| {
+            GetPolicyOutput::builder().policy(Policy::builder().default_version_id("v2").build()).build()
+        });
+        let document = mock!(aws_sdk_iam::Client::get_policy_version).then_output(|| {
+            let doc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+            GetPolicyVersionOutput::builder().policy_version(PolicyVersion::builder().document(doc).build()).build()
+        });
+        let entities = mock!(aws_sdk_iam::Client::list_entities_for_policy).then_output(|| {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_roles(PolicyRole::builder().role_name("writer").build())
+                .policy_roles(PolicyRole::builder().role_name("reader").build())
+                .policy_users(PolicyUser::builder().user_name("ops").build())
+                .build()
+        });
+        let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        let mut aws = Aws::from_sdk(sdk, "eu-west-1".into(), None);
+        aws.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&url, &attributes]);
+        aws.iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&policy, &document, &entities]);
+
+        let queue = || Resource::Queue("q".into());
+        let arn = || Resource::Policy("arn:aws:iam::111111111111:policy/p".into());
+        let wanted = [
+            expected(queue(), "policy"),
+            expected(arn(), "attached_roles"),
+            expected(queue(), "encryption"),
+            expected(arn(), "document"),
+            expected(arn(), "attached_users"),
+        ];
+        let actual = read_all(&aws, &wanted).await.unwrap();
+        assert_eq!(
+            actual,
+            [
+                Some(json!({ "Statement": [], "Version": "2012-10-17" })),
+                Some(json!(["reader", "writer"])),
+                Some(json!({ "sqs_managed_sse": true })),
+                Some(json!({ "Statement": [], "Version": "2012-10-17" })),
+                Some(json!(["ops"])),
+            ]
+        );
+        let calls = [url.num_calls(), attributes.num_calls(), policy.num_calls(), document.num_calls()];
+        assert_eq!(calls, [1, 1, 1, 1]);
+        assert_eq!(entities.num_calls(), 1);
     }
 }
