@@ -74,6 +74,21 @@ impl Stats {
         self.versions + self.delete_markers
     }
 
+    /// Adds the figures of a later pass over the same bucket.
+    pub fn add(&mut self, later: Stats) {
+        self.versions += later.versions;
+        self.delete_markers += later.delete_markers;
+        self.uploads_aborted += later.uploads_aborted;
+        self.passes += later.passes;
+        self.list_calls += later.list_calls;
+        self.delete_calls += later.delete_calls;
+        self.key_errors += later.key_errors;
+        self.failed_calls += later.failed_calls;
+        self.errors.extend(later.errors);
+        self.elapsed_ms += later.elapsed_ms;
+        self.per_second = rate(self.deleted(), Duration::from_millis(self.elapsed_ms));
+    }
+
     fn finish(&mut self, started: Instant) {
         let elapsed = started.elapsed();
         self.elapsed_ms = elapsed.as_millis() as u64;

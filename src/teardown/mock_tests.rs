@@ -2,6 +2,7 @@
 //! partially failing DeleteObjects calls, multi-page listings).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
@@ -91,69 +92,76 @@ fn empty_bucket_s3(put_policy: Arc<Mutex<Vec<String>>>) -> aws_sdk_s3::Client {
     mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&lock, &policy, &put, &versions, &uploads])
 }
 
-#[tokio::test]
-async fn delete_failed_shows_the_failing_resources_and_how_to_finish() {
+const NOT_EMPTY: &str = "The bucket you tried to delete is not empty (Service: S3, Status Code: 409)";
+
+/// CloudFormation for a stack whose first deletion fails on its bucket (a writer got an object in after the bucket
+/// policy went); the second deletion fails the same way, or completes when `second_succeeds`. What each call
+/// answers depends on how many DeleteStack calls came before it, counted by the returned rule.
+fn failing_once_cfn(second_succeeds: bool) -> (aws_sdk_cloudformation::Client, aws_smithy_mocks::Rule) {
+    let deletes = Arc::new(AtomicUsize::new(0));
+    let (d1, d2, d3, d4) = (deletes.clone(), deletes.clone(), deletes.clone(), deletes);
+    let seen = |d: &AtomicUsize| d.load(Ordering::SeqCst);
+    let done = move |n: usize| second_succeeds && n >= 2;
+    let describe = mock!(aws_sdk_cloudformation::Client::describe_stacks).then_output(move || {
+        let status = match seen(&d1) {
+            0 => StackStatus::CreateComplete,
+            n if done(n) => StackStatus::DeleteComplete,
+            _ => StackStatus::DeleteFailed,
+        };
+        DescribeStacksOutput::builder().stacks(stack(status)).build()
+    });
     let template = "Resources:\n  DataBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Delete\n";
-    let describe = mock!(aws_sdk_cloudformation::Client::describe_stacks)
-        .sequence()
-        .output(|| DescribeStacksOutput::builder().stacks(stack(StackStatus::CreateComplete)).build())
-        .output(|| DescribeStacksOutput::builder().stacks(stack(StackStatus::DeleteFailed)).build())
-        .repeatedly()
-        .build();
     let get_template = mock!(aws_sdk_cloudformation::Client::get_template)
         .then_output(move || GetTemplateOutput::builder().template_body(template).build());
-    let not_empty = "The bucket you tried to delete is not empty (Service: S3, Status Code: 409)";
-    let resources = mock!(aws_sdk_cloudformation::Client::list_stack_resources)
-        .sequence()
-        .output(|| {
-            ListStackResourcesOutput::builder()
-                .stack_resource_summaries(bucket_resource(ResourceStatus::CreateComplete, None))
-                .build()
-        })
-        .output(move || {
-            ListStackResourcesOutput::builder()
-                .stack_resource_summaries(bucket_resource(ResourceStatus::DeleteFailed, Some(not_empty)))
-                .build()
-        })
-        .repeatedly()
-        .build();
+    let resources = mock!(aws_sdk_cloudformation::Client::list_stack_resources).then_output(move || {
+        let bucket = match seen(&d2) {
+            0 => bucket_resource(ResourceStatus::CreateComplete, None),
+            n if done(n) => bucket_resource(ResourceStatus::DeleteComplete, None),
+            _ => bucket_resource(ResourceStatus::DeleteFailed, Some(NOT_EMPTY)),
+        };
+        ListStackResourcesOutput::builder().stack_resource_summaries(bucket).build()
+    });
     let stack_type = "AWS::CloudFormation::Stack";
-    let events = mock!(aws_sdk_cloudformation::Client::describe_stack_events)
-        .sequence()
-        .output(move || {
-            DescribeStackEventsOutput::builder()
-                .stack_events(event("e0", NAME, stack_type, ResourceStatus::CreateComplete, None))
-                .build()
-        })
-        .output(move || {
-            DescribeStackEventsOutput::builder()
-                .stack_events(event(
-                    "e3",
-                    NAME,
-                    stack_type,
-                    ResourceStatus::DeleteFailed,
-                    Some("resources failed to delete"),
-                ))
-                .stack_events(event(
-                    "e2",
-                    "DataBucket",
-                    "AWS::S3::Bucket",
-                    ResourceStatus::DeleteFailed,
-                    Some(not_empty),
-                ))
-                .stack_events(event("e1", NAME, stack_type, ResourceStatus::DeleteInProgress, None))
-                .stack_events(event("e0", NAME, stack_type, ResourceStatus::CreateComplete, None))
-                .build()
-        })
-        .repeatedly()
-        .build();
+    let events = mock!(aws_sdk_cloudformation::Client::describe_stack_events).then_output(move || {
+        let failed = |id: &str, logical: &str, kind: &str, reason: &str| {
+            event(id, logical, kind, ResourceStatus::DeleteFailed, Some(reason))
+        };
+        let mut newest_first = Vec::new();
+        if seen(&d3) >= 2 {
+            newest_first.extend(match done(seen(&d3)) {
+                true => vec![event("e6", NAME, stack_type, ResourceStatus::DeleteComplete, None)],
+                false => vec![
+                    failed("e6", NAME, stack_type, "resources failed to delete"),
+                    failed("e5", "DataBucket", "AWS::S3::Bucket", NOT_EMPTY),
+                ],
+            });
+            newest_first.push(event("e4", NAME, stack_type, ResourceStatus::DeleteInProgress, None));
+        }
+        if seen(&d3) >= 1 {
+            newest_first.push(failed("e3", NAME, stack_type, "resources failed to delete"));
+            newest_first.push(failed("e2", "DataBucket", "AWS::S3::Bucket", NOT_EMPTY));
+            newest_first.push(event("e1", NAME, stack_type, ResourceStatus::DeleteInProgress, None));
+        }
+        newest_first.push(event("e0", NAME, stack_type, ResourceStatus::CreateComplete, None));
+        DescribeStackEventsOutput::builder().set_stack_events(Some(newest_first)).build()
+    });
     let delete = mock!(aws_sdk_cloudformation::Client::delete_stack)
+        .match_requests(move |_| {
+            d4.fetch_add(1, Ordering::SeqCst);
+            true
+        })
         .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
     let cfn = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
         [&describe, &get_template, &resources, &events, &delete]
     );
+    (cfn, delete)
+}
+
+#[tokio::test]
+async fn delete_failed_shows_the_failing_resources_and_how_to_finish() {
+    let (cfn, delete) = failing_once_cfn(false);
     let policies = Arc::new(Mutex::new(Vec::new()));
     let s3 = empty_bucket_s3(policies.clone());
     let config = config();
@@ -171,16 +179,18 @@ async fn delete_failed_shows_the_failing_resources_and_how_to_finish() {
     assert_eq!(report.failed_resources.len(), 1);
     assert_eq!(
         report.failed_resources[0].to_string(),
-        format!("- DataBucket (AWS::S3::Bucket): DELETE_FAILED ({not_empty})")
+        format!("- DataBucket (AWS::S3::Bucket): DELETE_FAILED ({NOT_EMPTY})")
     );
     let error = report.error.clone().unwrap();
-    assert!(error.contains(&format!("DataBucket (AWS::S3::Bucket): DELETE_FAILED ({not_empty})")), "{error}");
+    assert!(error.contains(&format!("DataBucket (AWS::S3::Bucket): DELETE_FAILED ({NOT_EMPTY})")), "{error}");
     assert!(error.contains("run teardown again"), "{error}");
-    assert_eq!(delete.num_calls(), 1);
-    // The bucket was frozen and emptied before the stack deletion was asked for.
+    // One more pass after the bucket failed to delete, not more.
+    assert_eq!(delete.num_calls(), 2);
+    // Each pass froze and emptied the bucket before asking for the stack's deletion.
     let written = policies.lock().unwrap().clone();
-    assert_eq!(written.len(), 1);
-    assert!(written[0].contains(freeze::FREEZE_SID), "{}", written[0]);
+    assert_eq!(written.len(), 2);
+    assert!(written.iter().all(|p| p.contains(freeze::FREEZE_SID)), "{written:?}");
+    assert_eq!(report.buckets.len(), 1, "one entry per bucket: {:?}", report.buckets);
     assert_eq!(report.buckets[0].emptied, Some(Emptied::Empty));
     assert!(err.text().contains("deleting stack call-data-local-pr-9"), "{}", err.text());
 
@@ -191,6 +201,28 @@ async fn delete_failed_shows_the_failing_resources_and_how_to_finish() {
     assert_eq!(again.stack.status, "DELETE_FAILED");
     assert_eq!(again.previous_failures.len(), 1);
     assert_eq!(again.buckets, [BUCKET], "a bucket in DELETE_FAILED is still emptied");
+}
+
+/// The gap between CloudFormation deleting the bucket policy (with the freeze) and the bucket: a write in between
+/// used to leave the stack DELETE_FAILED until teardown was run again.
+#[tokio::test]
+async fn a_bucket_refilled_during_the_stack_deletion_is_emptied_again() {
+    let (cfn, delete) = failing_once_cfn(true);
+    let policies = Arc::new(Mutex::new(Vec::new()));
+    let s3 = empty_bucket_s3(policies.clone());
+    let config = config();
+    let Inspection::Ready(plan) = inspect(&cfn, &s3, &config, "000000000000").await.unwrap() else {
+        panic!("the stack exists")
+    };
+    let (printer, _, err) = Printer::capture(crate::output::Format::Text);
+    let report = execute(&cfn, &s3, &config, &plan, &Options::default(), &printer, &printer).await;
+
+    assert_eq!(report.outcome, Outcome::TornDown, "{:?}", report.error);
+    assert_eq!(report.exit_status(), ExitStatus::Success);
+    assert_eq!(report.stack_status.as_deref(), Some("DELETE_COMPLETE"));
+    assert_eq!(delete.num_calls(), 2);
+    assert_eq!(policies.lock().unwrap().len(), 2, "frozen again before the second deletion");
+    assert!(err.text().contains("freezing, emptying and deleting once more"), "{}", err.text());
 }
 
 #[tokio::test]

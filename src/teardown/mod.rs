@@ -310,7 +310,20 @@ pub async fn execute(
 ) -> Report {
     let started = Instant::now();
     let mut report = Report::new(config);
-    let result = execute_steps(cfn, s3, plan, options, printer, events, &mut report).await;
+    let mut result = execute_steps(cfn, s3, plan, options, printer, events, &mut report).await;
+    if result.is_err()
+        && let Some(again) = second_pass(cfn, plan).await
+    {
+        printer.log(format!(
+            "stack {}: CloudFormation could not delete bucket {}: objects were written after the bucket policy (and \
+             the write freeze) went; freezing, emptying and deleting once more",
+            plan.stack.name,
+            again.buckets.join(", ")
+        ));
+        let first = std::mem::take(&mut report.buckets);
+        result = execute_steps(cfn, s3, &again, options, printer, events, &mut report).await;
+        report.buckets = merge_passes(first, std::mem::take(&mut report.buckets));
+    }
     if let Err(error) = result {
         report = report.stopped(&error);
         if let Ok(resources) = stack_resources(cfn, &plan.stack.id).await {
@@ -319,6 +332,41 @@ pub async fn execute(
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// CloudFormation deletes the bucket policy, and the write freeze in it, just before the bucket: an object written
+/// in between makes the bucket's deletion fail. One more pass then succeeds, since the policy resource is deleted
+/// by now and a new freeze stays until the bucket goes. The plan for that pass, when the stack failed on buckets
+/// this teardown emptied.
+async fn second_pass(cfn: &Cfn, plan: &Plan) -> Option<Plan> {
+    let stack = deploy::describe_stack(cfn, &plan.stack.id).await.ok()??;
+    if stack.status != "DELETE_FAILED" {
+        return None;
+    }
+    let failed: Vec<Resource> =
+        stack_resources(cfn, &stack.id).await.ok()?.into_iter().filter(|r| r.status == "DELETE_FAILED").collect();
+    let buckets: Vec<String> = failed
+        .iter()
+        .filter(|r| r.resource_type == "AWS::S3::Bucket")
+        .filter_map(|r| r.physical_id.clone())
+        .filter(|bucket| plan.buckets.contains(bucket))
+        .collect();
+    (!buckets.is_empty()).then_some(Plan { stack, buckets, previous_failures: failed })
+}
+
+/// One entry per bucket: the second pass's figures added to the first's.
+fn merge_passes(mut first: Vec<BucketReport>, second: Vec<BucketReport>) -> Vec<BucketReport> {
+    for later in second {
+        match first.iter_mut().find(|b| b.name == later.name) {
+            Some(entry) => {
+                entry.freeze = later.freeze.or(entry.freeze);
+                entry.emptied = later.emptied.or(entry.emptied);
+                entry.stats.add(later.stats);
+            }
+            None => first.push(later),
+        }
+    }
+    first
 }
 
 async fn execute_steps(
