@@ -311,3 +311,49 @@ async fn cleanup_pages_through_versions_and_markers_until_nothing_is_left() {
         ]
     );
 }
+
+/// Regression: SQS throttling (`OverLimit`, HTTP 403, which the SDK does not retry) on ReceiveMessage failed the
+/// notification check under the emulator's simulated throttling.
+#[tokio::test]
+async fn a_throttled_receive_is_retried_while_waiting_for_the_notification() {
+    use aws_sdk_sqs::operation::receive_message::{ReceiveMessageError, ReceiveMessageOutput};
+    use aws_sdk_sqs::types::Message;
+
+    let config = config();
+    let layout = Layout::new(&config.smoke.probe_prefix, "R1");
+    let key = layout.notify_key("new-recording", ".wav");
+    let body = serde_json::json!({ "Records": [{
+        "eventName": "ObjectCreated:Put",
+        "s3": { "bucket": { "name": BUCKET }, "object": { "key": key } },
+    }] })
+    .to_string();
+    let receive = mock!(aws_sdk_sqs::Client::receive_message)
+        .sequence()
+        .error(|| ReceiveMessageError::generic(ErrorMetadata::builder().code("OverLimit").build()))
+        .times(2)
+        .output(move || ReceiveMessageOutput::builder().messages(Message::builder().body(body.clone()).build()).build())
+        .build();
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&simulator(grants(), Arc::default())]);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&bucket_policy_rule()]);
+    let mut aws = aws(s3, iam);
+    aws.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&receive]);
+    let outputs = outputs();
+    let (printer, _, _) = Printer::capture(Format::Text);
+    let options = ProbeOptions { run_id: "R1".to_string(), iam_propagation: Duration::ZERO, handle_ctrl_c: false };
+    let ctx = Ctx {
+        clients: Clients::new(&aws),
+        config: &config,
+        outputs: &outputs,
+        printer: &printer,
+        options: &options,
+        bucket: BUCKET.to_string(),
+        partition: "aws".to_string(),
+        layout,
+        endpoint: None,
+        region: "us-west-1".to_string(),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let found = notify::wait_for(&ctx, "https://sqs/q", &key, "ObjectCreated", deadline).await;
+    assert_eq!(found, Ok(true));
+    assert_eq!(receive.num_calls(), 3);
+}

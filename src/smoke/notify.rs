@@ -150,7 +150,13 @@ async fn notification(ctx: &Ctx<'_>, n: &Notification) -> Check {
 
 /// Long-polls `queue_url` until the probe's event arrives (true) or `deadline` passes (false). Deletes the
 /// messages about this run's keys and no other.
-async fn wait_for(ctx: &Ctx<'_>, queue_url: &str, key: &str, event: &str, deadline: Instant) -> Result<bool, String> {
+pub(super) async fn wait_for(
+    ctx: &Ctx<'_>,
+    queue_url: &str,
+    key: &str,
+    event: &str,
+    deadline: Instant,
+) -> Result<bool, String> {
     let mut found = false;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -159,17 +165,18 @@ async fn wait_for(ctx: &Ctx<'_>, queue_url: &str, key: &str, event: &str, deadli
         }
         // Whole seconds, at least 1 (0 would be a short poll, spinning), at most SQS's 20.
         let wait = remaining.max(Duration::from_secs(1)).as_secs().min(20);
-        let received = ctx
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
-            .visibility_timeout(VISIBILITY_SECS)
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "ReceiveMessage").to_string())?;
+        let received = crate::aws::retry_throttled(|| {
+            ctx.clients
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
+                .visibility_timeout(VISIBILITY_SECS)
+                .send()
+        })
+        .await
+        .map_err(|e| aws_error(e, "ReceiveMessage").to_string())?;
         for message in received.messages() {
             let records = records(message.body().unwrap_or_default());
             let ours = !records.is_empty() && records.iter().all(|r| ctx.layout.owns(&r.key));
