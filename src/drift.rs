@@ -111,24 +111,24 @@ pub async fn check(aws: &Aws, config: &Config, rendered: &Rendered, account: &st
     let Some(stack) = describe_stack(&aws.cfn, &name).await? else {
         anyhow::bail!("stack {name} does not exist (deploy it with `provision --env {}`)", config.env);
     };
-    let empty = || Report {
+    let mut report = Report {
         env: config.env.clone(),
-        stack: name.clone(),
+        stack: name,
         findings: Vec::new(),
         notes: Vec::new(),
         live: Vec::new(),
         pending: false,
     };
-    let (mut report, mut pending_layer, mut cloudformation_layer) = (empty(), empty(), empty());
+    let mut cloudformation_layer = report.clone();
     stack_health(&stack, &mut report);
     // The layers only read, so they run at once: an env costs its slowest layer, not the sum of them.
-    let ((), live, ()) = tokio::try_join!(
-        pending(aws, config, rendered, &stack, &mut pending_layer),
+    let (pending, live, ()) = tokio::try_join!(
+        pending(aws, config, rendered, &stack),
         live::check(aws, rendered, account),
         cloudformation_drift(&aws.cfn, &stack.name, &mut cloudformation_layer),
     )?;
-    report.pending = pending_layer.pending;
-    report.findings.extend(pending_layer.findings);
+    report.pending = !pending.is_empty();
+    report.findings.extend(pending);
     report.findings.extend(live.iter().filter(|f| !f.ok()).map(from_live));
     report.live = live;
     report.findings.extend(cloudformation_layer.findings);
@@ -149,18 +149,13 @@ fn stack_health(stack: &StackInfo, report: &mut Report) {
     }
 }
 
-async fn pending(
-    aws: &Aws,
-    config: &Config,
-    rendered: &Rendered,
-    stack: &StackInfo,
-    report: &mut Report,
-) -> Result<()> {
+/// The pending layer: what differs between the deployed stack and what the config renders.
+async fn pending(aws: &Aws, config: &Config, rendered: &Rendered, stack: &StackInfo) -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
     let body = deployed_template(&aws.cfn, &stack.name).await?;
     let deployed: Value = serde_yaml::from_str(&body).unwrap_or(Value::Null);
     if deployed != rendered.template_value {
-        report.pending = true;
-        report.findings.push(Finding {
+        findings.push(Finding {
             layer: Layer::Pending,
             resource: format!("stack {}", stack.name),
             property: "template".into(),
@@ -175,8 +170,7 @@ async fn pending(
     let wanted = config_tags(&config.stack_tags());
     let actual = config_tags(&stack.tags);
     if wanted != actual {
-        report.pending = true;
-        report.findings.push(Finding {
+        findings.push(Finding {
             layer: Layer::Pending,
             resource: format!("stack {}", stack.name),
             property: "tags".into(),
@@ -185,7 +179,7 @@ async fn pending(
             detail: None,
         });
     }
-    Ok(())
+    Ok(findings)
 }
 
 /// CloudFormation's own drift detection: started, polled, merged; skipped with a note where not implemented.

@@ -34,10 +34,14 @@ pub async fn read_all(aws: &Aws, expected: &[Expected]) -> Result<Vec<Option<Val
 }
 
 async fn read_resource(aws: &Aws, resource: &Resource, properties: &[&str]) -> Result<Vec<Option<Value>>> {
+    use futures::future::join_all;
+    let each = |values: Vec<Result<Option<Value>>>| values.into_iter().collect();
     match resource {
+        Resource::Bucket(bucket) => each(join_all(properties.iter().map(|p| read_bucket(aws, bucket, p))).await),
+        Resource::Role(name) => each(join_all(properties.iter().map(|p| read_role(aws, name, p))).await),
+        Resource::Topic(arn) => each(join_all(properties.iter().map(|p| read_topic(aws, arn, p))).await),
         Resource::Queue(name) => read_queue(aws, name, properties).await,
         Resource::Policy(arn) => read_policy(aws, arn, properties).await,
-        _ => futures::future::join_all(properties.iter().map(|p| read(aws, resource, p))).await.into_iter().collect(),
     }
 }
 
@@ -47,16 +51,6 @@ fn is<E: ProvideErrorMetadata>(error: &E, codes: &[&str]) -> bool {
 }
 
 const NO_BUCKET: &[&str] = &["NoSuchBucket"];
-
-/// One property of a resource whose properties each take a request of their own.
-async fn read(aws: &Aws, resource: &Resource, property: &str) -> Result<Option<Value>> {
-    match resource {
-        Resource::Bucket(bucket) => read_bucket(aws, bucket, property).await,
-        Resource::Role(name) => read_role(aws, name, property).await,
-        Resource::Topic(arn) => read_topic(aws, arn, property).await,
-        Resource::Policy(_) | Resource::Queue(_) => Ok(None),
-    }
-}
 
 macro_rules! or_missing {
     ($call:expr, $op:literal, $missing:expr, $absent:expr) => {

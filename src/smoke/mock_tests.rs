@@ -132,24 +132,36 @@ fn bucket_policy_rule() -> Rule {
         .then_output(|| GetBucketPolicyOutput::builder().policy(BUCKET_POLICY).build())
 }
 
-async fn least_privilege_with(aws: &Aws) -> (Vec<Check>, Vec<AccessRow>) {
-    let config = config();
-    let outputs = outputs();
-    let (printer, _, _) = Printer::capture(Format::Text);
-    let options = ProbeOptions { run_id: "R1".to_string(), iam_propagation: Duration::ZERO, handle_ctrl_c: false };
-    let ctx = Ctx {
+/// Run `R1` of the prod-like config against `aws`.
+fn ctx<'a>(
+    aws: &Aws,
+    config: &'a Config,
+    outputs: &'a BTreeMap<String, String>,
+    printer: &'a Printer,
+    options: &'a ProbeOptions,
+) -> Ctx<'a> {
+    Ctx {
         clients: Clients::new(aws),
-        config: &config,
-        outputs: &outputs,
-        printer: &printer,
-        options: &options,
+        config,
+        outputs,
+        printer,
+        options,
         bucket: BUCKET.to_string(),
         partition: "aws".to_string(),
-        layout: Layout::new(&config.smoke.probe_prefix, "R1"),
+        layout: Layout::new(&config.smoke.probe_prefix, &options.run_id),
         endpoint: None,
         region: "us-west-1".to_string(),
-    };
-    access::least_privilege(&ctx, &Roles::new()).await
+    }
+}
+
+fn options() -> ProbeOptions {
+    ProbeOptions { run_id: "R1".to_string(), iam_propagation: Duration::ZERO, handle_ctrl_c: false }
+}
+
+async fn least_privilege_with(aws: &Aws) -> (Vec<Check>, Vec<AccessRow>) {
+    let (config, outputs, options) = (config(), outputs(), options());
+    let (printer, _, _) = Printer::capture(Format::Text);
+    access::least_privilege(&ctx(aws, &config, &outputs, &printer, &options), &Roles::new()).await
 }
 
 #[tokio::test]
@@ -319,9 +331,8 @@ async fn a_throttled_receive_is_retried_while_waiting_for_the_notification() {
     use aws_sdk_sqs::operation::receive_message::{ReceiveMessageError, ReceiveMessageOutput};
     use aws_sdk_sqs::types::Message;
 
-    let config = config();
-    let layout = Layout::new(&config.smoke.probe_prefix, "R1");
-    let key = layout.notify_key("new-recording", ".wav");
+    let (config, outputs, options) = (config(), outputs(), options());
+    let key = Layout::new(&config.smoke.probe_prefix, &options.run_id).notify_key("new-recording", ".wav");
     let body = serde_json::json!({ "Records": [{
         "eventName": "ObjectCreated:Put",
         "s3": { "bucket": { "name": BUCKET }, "object": { "key": key } },
@@ -337,21 +348,8 @@ async fn a_throttled_receive_is_retried_while_waiting_for_the_notification() {
     let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&bucket_policy_rule()]);
     let mut aws = aws(s3, iam);
     aws.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&receive]);
-    let outputs = outputs();
     let (printer, _, _) = Printer::capture(Format::Text);
-    let options = ProbeOptions { run_id: "R1".to_string(), iam_propagation: Duration::ZERO, handle_ctrl_c: false };
-    let ctx = Ctx {
-        clients: Clients::new(&aws),
-        config: &config,
-        outputs: &outputs,
-        printer: &printer,
-        options: &options,
-        bucket: BUCKET.to_string(),
-        partition: "aws".to_string(),
-        layout,
-        endpoint: None,
-        region: "us-west-1".to_string(),
-    };
+    let ctx = ctx(&aws, &config, &outputs, &printer, &options);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let found = notify::wait_for(&ctx, "https://sqs/q", &key, "ObjectCreated", deadline).await;
     assert_eq!(found, Ok(true));

@@ -75,6 +75,15 @@ fn error(code: &str) -> ErrorMetadata {
 
 /// S3 calls of an empty, unlocked bucket with no policy; `put_policy` records the policy written.
 fn empty_bucket_s3(put_policy: Arc<Mutex<Vec<String>>>) -> aws_sdk_s3::Client {
+    let versions = mock!(aws_sdk_s3::Client::list_object_versions)
+        .then_output(|| ListObjectVersionsOutput::builder().is_truncated(false).build());
+    let uploads = mock!(aws_sdk_s3::Client::list_multipart_uploads)
+        .then_output(|| ListMultipartUploadsOutput::builder().is_truncated(false).build());
+    unlocked_bucket_s3(put_policy, &[&versions, &uploads])
+}
+
+/// S3 calls of an unlocked bucket with no policy, holding what `content` answers.
+fn unlocked_bucket_s3(put_policy: Arc<Mutex<Vec<String>>>, content: &[&aws_smithy_mocks::Rule]) -> aws_sdk_s3::Client {
     let lock = mock!(aws_sdk_s3::Client::get_object_lock_configuration)
         .then_error(|| GetObjectLockConfigurationError::generic(error("ObjectLockConfigurationNotFoundError")));
     let policy = mock!(aws_sdk_s3::Client::get_bucket_policy)
@@ -85,11 +94,7 @@ fn empty_bucket_s3(put_policy: Arc<Mutex<Vec<String>>>) -> aws_sdk_s3::Client {
             true
         })
         .then_output(|| PutBucketPolicyOutput::builder().build());
-    let versions = mock!(aws_sdk_s3::Client::list_object_versions)
-        .then_output(|| ListObjectVersionsOutput::builder().is_truncated(false).build());
-    let uploads = mock!(aws_sdk_s3::Client::list_multipart_uploads)
-        .then_output(|| ListMultipartUploadsOutput::builder().is_truncated(false).build());
-    mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&lock, &policy, &put, &versions, &uploads])
+    mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&lock, &policy, &put].into_iter().chain(content.iter().copied()))
 }
 
 const NOT_EMPTY: &str = "The bucket you tried to delete is not empty (Service: S3, Status Code: 409)";
@@ -223,6 +228,37 @@ async fn a_bucket_refilled_during_the_stack_deletion_is_emptied_again() {
     assert_eq!(delete.num_calls(), 2);
     assert_eq!(policies.lock().unwrap().len(), 2, "frozen again before the second deletion");
     assert!(err.text().contains("freezing, emptying and deleting once more"), "{}", err.text());
+}
+
+/// A re-run on a DELETE_FAILED stack that fails while emptying stops there: the second pass is for a deletion that
+/// failed, and emptying again would fail the same way.
+#[tokio::test]
+async fn an_emptying_error_is_not_followed_by_a_second_pass() {
+    let (cfn, delete) = failing_once_cfn(false);
+    let config = config();
+    let (printer, _, _) = Printer::capture(crate::output::Format::Text);
+    let s3 = empty_bucket_s3(Arc::default());
+    let Inspection::Ready(plan) = inspect(&cfn, &s3, &config, "000000000000").await.unwrap() else { panic!() };
+    execute(&cfn, &s3, &config, &plan, &Options::default(), &printer, &printer).await;
+    assert_eq!(delete.num_calls(), 2);
+
+    let held = mock!(aws_sdk_s3::Client::list_object_versions).then_output(|| {
+        ListObjectVersionsOutput::builder().is_truncated(false).versions(version("held", "v1")).build()
+    });
+    let locked = mock!(aws_sdk_s3::Client::delete_objects).then_output(|| {
+        let error = aws_sdk_s3::types::Error::builder().key("held").version_id("v1").code("AccessDenied");
+        DeleteObjectsOutput::builder().errors(error.message("object protected by object lock.").build()).build()
+    });
+    let policies = Arc::new(Mutex::new(Vec::new()));
+    let s3 = unlocked_bucket_s3(policies.clone(), &[&held, &locked]);
+    let Inspection::Ready(again) = inspect(&cfn, &s3, &config, "000000000000").await.unwrap() else { panic!() };
+    assert_eq!(again.stack.status, "DELETE_FAILED");
+    let (printer, _, err) = Printer::capture(crate::output::Format::Text);
+    let report = execute(&cfn, &s3, &config, &again, &Options::default(), &printer, &printer).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(delete.num_calls(), 2, "no deletion asked for");
+    assert_eq!(policies.lock().unwrap().len(), 1, "frozen once");
+    assert!(!err.text().contains("once more"), "{}", err.text());
 }
 
 #[tokio::test]

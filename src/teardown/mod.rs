@@ -311,7 +311,9 @@ pub async fn execute(
     let started = Instant::now();
     let mut report = Report::new(config);
     let mut result = execute_steps(cfn, s3, plan, options, printer, events, &mut report).await;
+    // Only after the deletion itself failed: an error while emptying would just happen again.
     if result.is_err()
+        && report.stack_status.as_deref() == Some("DELETE_FAILED")
         && let Some(again) = second_pass(cfn, plan).await
     {
         printer.log(format!(
@@ -340,9 +342,6 @@ pub async fn execute(
 /// this teardown emptied.
 async fn second_pass(cfn: &Cfn, plan: &Plan) -> Option<Plan> {
     let stack = deploy::describe_stack(cfn, &plan.stack.id).await.ok()??;
-    if stack.status != "DELETE_FAILED" {
-        return None;
-    }
     let failed: Vec<Resource> =
         stack_resources(cfn, &stack.id).await.ok()?.into_iter().filter(|r| r.status == "DELETE_FAILED").collect();
     let buckets: Vec<String> = failed
