@@ -103,6 +103,18 @@ impl Aws {
             )?;
         identity.account.context("STS returned no account id")
     }
+
+    /// The HTTPS URL of an S3 object, as CloudFormation's `TemplateURL` takes it: virtual-hosted in the region's
+    /// partition on AWS, path-style under a custom endpoint (as the S3 client addresses it there).
+    pub fn object_url(&self, bucket: &str, key: &str) -> String {
+        match &self.endpoint {
+            Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
+            None => {
+                let (_, dns_suffix) = crate::deploy::template_store::partition(&self.region);
+                format!("https://{bucket}.s3.{}.{dns_suffix}/{key}", self.region)
+            }
+        }
+    }
 }
 
 /// Where an env is reached: region and endpoint.

@@ -59,6 +59,9 @@ pub struct Report {
     pub notes: Vec<String>,
     #[serde(skip)]
     pub live: Vec<LiveFinding>,
+    /// The stack's tags, which CloudFormation propagated onto the resources (expected there by the live layer).
+    #[serde(skip)]
+    pub stack_tags: BTreeMap<String, String>,
     pub pending: bool,
 }
 
@@ -117,6 +120,7 @@ pub async fn check(aws: &Aws, config: &Config, rendered: &Rendered, account: &st
         findings: Vec::new(),
         notes: Vec::new(),
         live: Vec::new(),
+        stack_tags: stack.tags.clone(),
         pending: false,
     };
     let mut cloudformation_layer = report.clone();
@@ -124,7 +128,7 @@ pub async fn check(aws: &Aws, config: &Config, rendered: &Rendered, account: &st
     // The layers only read, so they run at once: an env costs its slowest layer, not the sum of them.
     let (pending, live, ()) = tokio::try_join!(
         pending(aws, config, rendered, &stack),
-        live::check(aws, rendered, account),
+        live::check(aws, rendered, account, &stack.tags),
         cloudformation_drift(&aws.cfn, &stack.name, &mut cloudformation_layer),
     )?;
     report.pending = !pending.is_empty();
@@ -278,7 +282,7 @@ pub async fn revert_live(
     report: &Report,
 ) -> Result<(Vec<Reverted>, Vec<LiveFinding>)> {
     let reverted = live::revert(aws, &report.live).await?;
-    let after = live::check(aws, rendered, account).await?;
+    let after = live::check(aws, rendered, account, &report.stack_tags).await?;
     Ok((reverted, after))
 }
 

@@ -111,6 +111,7 @@ struct StackContext {
 struct BucketContext {
     name: Value,
     deletion_policy: &'static str,
+    update_replace_policy: &'static str,
     depends_on: Vec<String>,
     versioning_status: &'static str,
     sse_algorithm: &'static str,
@@ -201,6 +202,13 @@ struct Output {
 /// bucket depends on do not depend on the bucket in turn).
 fn bucket_arn_string(config: &Config) -> String {
     format!("arn:${{AWS::Partition}}:s3:::{}", config.bucket_name_sub())
+}
+
+/// What happens to the bucket when the stack goes. Kept (with its data) unless the env is ephemeral, except when
+/// the create that made it is rolled back: a `Retain` bucket would survive a rolled-back create, and the retried
+/// create would then fail on its name, forever. A new bucket holds no data yet.
+pub fn deletion_policy(config: &Config) -> &'static str {
+    if config.ephemeral { "Delete" } else { "RetainExceptOnCreate" }
 }
 
 /// The lifecycle rules S3 gets: one bucket-wide rule from the top-level settings, then each extra rule.
@@ -464,7 +472,8 @@ pub fn render(config: &Config) -> Result<Rendered> {
         ),
         bucket: BucketContext {
             name: sub(&config.bucket_name_sub()),
-            deletion_policy: if config.ephemeral { "Delete" } else { "Retain" },
+            deletion_policy: deletion_policy(config),
+            update_replace_policy: if config.ephemeral { "Delete" } else { "Retain" },
             depends_on,
             versioning_status: if config.bucket.versioning { "Enabled" } else { "Suspended" },
             sse_algorithm,
@@ -515,6 +524,18 @@ mod tests {
     fn sub_only_when_needed() {
         assert_eq!(sub("plain"), json!("plain"));
         assert_eq!(sub("a-${AWS::Region}"), json!({ "Fn::Sub": "a-${AWS::Region}" }));
+    }
+
+    /// Regression (AWS): with `DeletionPolicy: Retain` a bucket survived a rolled-back first create, and recovering
+    /// the `ROLLBACK_COMPLETE` stack (delete, create afresh) then failed on the bucket name every time.
+    #[test]
+    fn a_kept_bucket_is_not_kept_after_a_rolled_back_create() {
+        let rendered = render(&config("project: demo\nregion: us-west-1\n")).unwrap();
+        let bucket = &rendered.template_value["Resources"][BUCKET_ID];
+        assert_eq!(bucket["DeletionPolicy"], "RetainExceptOnCreate");
+        assert_eq!(bucket["UpdateReplacePolicy"], "Retain", "RetainExceptOnCreate is not a replace policy");
+        let ephemeral = render(&config("project: demo\nregion: us-west-1\nephemeral: true\n")).unwrap();
+        assert_eq!(ephemeral.template_value["Resources"][BUCKET_ID]["DeletionPolicy"], "Delete");
     }
 
     #[test]

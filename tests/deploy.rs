@@ -234,3 +234,71 @@ fn main_job_on_a_self_healing_env_deploys_verifies_and_leaves_no_probe() {
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(again.json()["deploy"]["action"], "none");
 }
+
+/// An env of 40 access entries (services and existing users) and 10 queue notifications.
+fn large_env(project: &str) -> String {
+    let mut env = format!(
+        "project: {project}\nregion: {REGION}\naccount: \"{ACCOUNT}\"\nephemeral: true\ndrift: {{ self_heal: true }}\naccess:\n"
+    );
+    for i in 0..40 {
+        let principal = if i % 2 == 0 {
+            "{ service: lambda.amazonaws.com }".to_string()
+        } else {
+            format!("{{ user: {project}-user-{i:02} }}")
+        };
+        env.push_str(&format!(
+            "  workload-{i:02}:\n    principal: {principal}\n    allow: [write, read, list]\n    prefixes: [data-{i:02}/]\n"
+        ));
+    }
+    env.push_str("notifications:\n");
+    for i in 0..10 {
+        env.push_str(&format!("  queue-{i:02}:\n    prefix: incoming-{i:02}/\n    suffix: .json\n    target: queue\n"));
+    }
+    env
+}
+
+#[test]
+fn a_large_config_deploys_through_the_template_bucket_plans_and_checks_drift() {
+    let project = unique("it-large");
+    let stacks = stacks("large", &[("dev.yaml", &large_env(&project))]);
+    let rendered = provision(&stacks, &["render", "--env", "dev"]);
+    assert_eq!(rendered.code, 0, "{rendered:?}");
+    assert!(rendered.stdout.len() > 51_200, "the template is only {} bytes", rendered.stdout.len());
+    eprintln!("template of 40 entries and 10 notifications: {} bytes", rendered.stdout.len());
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    for i in (1..40).step_by(2) {
+        runtime.block_on(aws.iam.create_user().user_name(format!("{project}-user-{i:02}")).send()).unwrap();
+    }
+
+    let bucket = format!("provision-templates-{ACCOUNT}-{REGION}");
+    let plan = provision(&stacks, &["plan", "--env", "dev"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(plan.stderr.contains(&format!("uploading it to s3://{bucket}/{project}-dev/")), "{}", plan.stderr);
+    assert!(plan.stdout.contains("+ Add     DataBucket (AWS::S3::Bucket)"), "{}", plan.stdout);
+
+    let first = provision(&stacks, &["--env", "dev", "--yes", "--no-smoke"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.stdout.contains(&format!("stack {project}-dev: created")), "{}", first.stdout);
+
+    // The template went by URL: the upload is in the template bucket, which is private, encrypted and tagged.
+    let listed = runtime.block_on(aws.s3.list_objects_v2().bucket(&bucket).prefix(format!("{project}-dev/")).send());
+    let keys: Vec<String> = listed.unwrap().contents().iter().filter_map(|o| o.key.clone()).collect();
+    assert_eq!(keys.len(), 1, "one template, uploaded by plan and again by deploy: {keys:?}");
+    let tags = runtime.block_on(aws.s3.get_bucket_tagging().bucket(&bucket).expected_bucket_owner(ACCOUNT).send());
+    assert!(tags.unwrap().tag_set().iter().any(|t| t.key() == "managed-by" && t.value() == "provision"));
+    let policy = runtime.block_on(aws.s3.get_bucket_policy().bucket(&bucket).send()).unwrap();
+    assert!(policy.policy().unwrap_or_default().contains("aws:SecureTransport"));
+    let lifecycle = runtime.block_on(aws.s3.get_bucket_lifecycle_configuration().bucket(&bucket).send()).unwrap();
+    assert_eq!(lifecycle.rules().first().and_then(|r| r.expiration()).and_then(|e| e.days()), Some(30));
+
+    // CloudFormation's copy of the template is what the pending layer compares: in sync after the self-heal.
+    let drift = provision(&stacks, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 0, "{drift:?}");
+    assert!(drift.stdout.contains("in sync"), "{}", drift.stdout);
+
+    let second = provision(&stacks, &["--env", "dev", "--yes", "--no-smoke"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(second.stdout.contains(&format!("stack {project}-dev: no changes")), "{}", second.stdout);
+}

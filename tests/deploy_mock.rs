@@ -1,17 +1,21 @@
 //! Deploy states no emulator produces, with the SDK's mock clients: a rolled-back update, a bucket replacement,
-//! throttling, UPDATE_ROLLBACK_FAILED, and the stack policy of a protected env.
+//! UPDATE_ROLLBACK_FAILED, and the stack policy of a protected env; and throttling, from a fake endpoint that the
+//! `provision` binary's own clients talk to.
+
+mod common;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::operation::describe_stacks::{DescribeStacksError, DescribeStacksOutput};
+use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
 use aws_sdk_cloudformation::types::{
     Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, ResourceStatus, Stack, StackEvent, StackStatus,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use aws_smithy_types::error::ErrorMetadata;
 use provision::config::Config;
+use provision::deploy::template_store::TemplateStore;
 use provision::deploy::{self, Options};
 use provision::output::{ExitStatus, Format, Printer, status_of};
 
@@ -28,7 +32,16 @@ fn options() -> Options {
         wait_timeout: Duration::ZERO,
         operation_timeout: Duration::from_secs(30),
         ttl: None,
+        interrupt: Default::default(),
     }
+}
+
+/// These tests' templates go inline: the template store's S3 client has no rule, so an S3 call would fail the test.
+fn templates() -> TemplateStore {
+    let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+    let mut aws = provision::aws::Aws::from_sdk(sdk, "us-west-1".into(), None);
+    aws.s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, Vec::<&aws_smithy_mocks::Rule>::new());
+    TemplateStore::new(&aws, "123456789012")
 }
 
 fn stack(status: StackStatus, tags: &Config) -> Stack {
@@ -156,7 +169,7 @@ async fn rolled_back_update_reports_the_first_failed_resource() {
         RuleMode::MatchAny,
         [&describe, &template, &create, &describe_cs, &execute, &events]
     );
-    let error = deploy::deploy(&cfn, &config, &rendered, &options(), &printer()).await.unwrap_err();
+    let error = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await.unwrap_err();
     let text = format!("{error:#}");
     assert!(text.contains("the stack ended UPDATE_ROLLBACK_COMPLETE"), "{text}");
     assert!(
@@ -196,7 +209,7 @@ async fn bucket_replacement_is_refused_before_execution() {
         RuleMode::MatchAny,
         [&describe, &template, &create, &describe_cs, &delete_cs, &execute]
     );
-    let error = deploy::deploy(&cfn, &config, &rendered, &options(), &printer()).await.unwrap_err();
+    let error = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await.unwrap_err();
     assert_eq!(status_of(&error), ExitStatus::Refused, "{error:#}");
     assert!(format!("{error:#}").contains("~ Modify  DataBucket (AWS::S3::Bucket)  REPLACED"));
     assert_eq!(execute.num_calls(), 0);
@@ -226,24 +239,58 @@ async fn protected_env_refuses_data_loss_even_with_the_flag() {
     assert!(deploy::guard(&allowed, &changes, false).is_some());
 }
 
-#[tokio::test]
-async fn throttled_calls_are_retried() {
-    let config = config("");
-    let c = config.clone();
-    let describe = mock!(Client::describe_stacks)
-        .sequence()
-        .error(|| {
-            DescribeStacksError::generic(ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build())
-        })
-        .times(2)
-        .output(move || described(StackStatus::CreateComplete, &c))
-        .build();
-    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe], |builder| builder
-        .retry_config(provision::aws::retry_config(4).with_initial_backoff(Duration::from_millis(1)))
-        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new()));
-    let stack = deploy::describe_stack(&cfn, "demo-dev").await.unwrap().unwrap();
-    assert_eq!(stack.status, "CREATE_COMPLETE");
-    assert_eq!(describe.num_calls(), 3);
+const THROTTLED: &str = "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type>\
+    <Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>t</RequestId></ErrorResponse>";
+const NO_STACKS: &str = "<DescribeStacksResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\">\
+    <DescribeStacksResult><Stacks/></DescribeStacksResult><ResponseMetadata><RequestId>s</RequestId></ResponseMetadata>\
+    </DescribeStacksResponse>";
+
+/// An endpoint on 127.0.0.1 that answers its first `throttled` requests as a throttling CloudFormation does (HTTP 400
+/// `Throttling` `Rate exceeded`), then with an empty DescribeStacks; returns its URL and the operations it was asked.
+fn throttling_endpoint(throttled: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = asked.clone();
+    let url = common::http::serve(move |request, stream| {
+        let n = {
+            let mut log = log.lock().unwrap();
+            log.push(request.action());
+            log.len()
+        };
+        match n <= throttled {
+            true => common::http::respond(stream, "400 Bad Request", "text/xml", THROTTLED),
+            false => common::http::respond(stream, "200 OK", "text/xml", NO_STACKS),
+        }
+    });
+    (url, asked)
+}
+
+/// The clients `Aws::connect` builds retry throttling as `--max-attempts` says: the `provision` binary itself (so
+/// its clients come from the one seam, nothing mocked in between) runs `list` against an endpoint that throttles its
+/// first 4 requests. With 5 attempts it succeeds on the 5th request; with 2 it gives up after the 2nd and says why.
+/// Both fail if `Aws::connect` stops applying the retry configuration (the SDK's own default is 3 attempts).
+#[test]
+fn throttled_calls_are_retried() {
+    for (max_attempts, requests, code) in [(5, 5, 0), (2, 2, 1)] {
+        let (url, asked) = throttling_endpoint(4);
+        let stacks = common::stacks(&format!("throttled-{max_attempts}"), &[("dev.yaml", ENV)]);
+        let output = common::command_at(&url, &stacks)
+            .args(["list", "--env", "dev", "--no-count", "--max-attempts", &max_attempts.to_string()])
+            // Nothing on this machine may set retries behind the tool's back.
+            .env_remove("AWS_MAX_ATTEMPTS")
+            .env_remove("AWS_RETRY_MODE")
+            .env("AWS_CONFIG_FILE", "/nonexistent/provision-test/config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/provision-test/credentials")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "--max-attempts {max_attempts}: {stderr}");
+        assert_eq!(*asked.lock().unwrap(), vec!["DescribeStacks"; requests], "--max-attempts {max_attempts}: {stderr}");
+        if code == 0 {
+            assert!(stderr.contains("no stacks managed by provision in us-west-1"), "{stderr}");
+        } else {
+            assert!(stderr.contains("DescribeStacks failed: Throttling: Rate exceeded"), "{stderr}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -253,7 +300,7 @@ async fn update_rollback_failed_names_the_command_to_continue() {
     let c = config.clone();
     let describe = mock!(Client::describe_stacks).then_output(move || described(StackStatus::UpdateRollbackFailed, &c));
     let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe]);
-    let error = deploy::deploy(&cfn, &config, &rendered, &options(), &printer()).await.unwrap_err();
+    let error = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await.unwrap_err();
     let text = format!("{error:#}");
     assert!(text.contains("UPDATE_ROLLBACK_FAILED"), "{text}");
     assert!(
@@ -292,7 +339,7 @@ async fn protected_env_gets_termination_protection_and_a_stack_policy() {
         RuleMode::MatchAny,
         [&describe, &template, &protect, &get_policy, &set_policy]
     );
-    let report = deploy::deploy(&cfn, &config, &rendered, &options(), &printer()).await.unwrap();
+    let report = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await.unwrap();
     assert_eq!(report.action, "none");
     assert_eq!(protect.num_calls(), 1);
     assert_eq!(set_policy.num_calls(), 1);
@@ -319,8 +366,16 @@ async fn rollback_complete_stack_is_deleted_and_created_afresh() {
         .build();
     let delete = mock!(Client::delete_stack)
         .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
+    // Regression (AWS): the bucket of a non-ephemeral env was `DeletionPolicy: Retain`, so it survived the
+    // rolled-back create and the create afresh failed on its name, every time. A rolled-back create must not leave
+    // it behind: `RetainExceptOnCreate`.
     let create = mock!(Client::create_change_set)
-        .match_requests(|r| r.change_set_type() == Some(&aws_sdk_cloudformation::types::ChangeSetType::Create))
+        .match_requests(|r| {
+            let template: serde_json::Value =
+                serde_yaml::from_str(r.template_body().unwrap_or_default()).unwrap_or_default();
+            r.change_set_type() == Some(&aws_sdk_cloudformation::types::ChangeSetType::Create)
+                && template["Resources"]["DataBucket"]["DeletionPolicy"] == "RetainExceptOnCreate"
+        })
         .then_output(|| {
             aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput::builder().id("cs-1").build()
         });
@@ -372,7 +427,7 @@ async fn rollback_complete_stack_is_deleted_and_created_afresh() {
         RuleMode::MatchAny,
         [&describe, &delete, &create, &describe_cs, &execute, &events]
     );
-    let report = deploy::deploy(&cfn, &config, &rendered, &options(), &printer()).await.unwrap();
+    let report = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await.unwrap();
     assert_eq!(report.action, "create");
     assert_eq!(report.recovered_from.as_deref(), Some("ROLLBACK_COMPLETE"));
     assert_eq!(delete.num_calls(), 1);
@@ -438,6 +493,7 @@ async fn cloudformation_drift_results_are_merged() {
         findings: vec![],
         notes: vec![],
         live: vec![],
+        stack_tags: Default::default(),
         pending: false,
     };
     provision::drift::cloudformation_drift(&cfn, "demo-dev", &mut report).await.unwrap();
@@ -460,4 +516,173 @@ async fn cloudformation_drift_results_are_merged() {
     provision::drift::cloudformation_drift(&cfn, "demo-dev", &mut report).await.unwrap();
     assert!(report.findings.is_empty());
     assert!(report.notes[0].contains("not implemented"), "{:?}", report.notes);
+}
+
+/// A protected env whose data-loss deploy lifts the stack policy: the stack, the change set replacing the bucket,
+/// the policy as GetStackPolicy shows it (the deny policy, then the lifted one), and every policy body set.
+struct LiftedPolicy {
+    config: Config,
+    rendered: provision::render::Rendered,
+    set_bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    rules: Vec<aws_smithy_mocks::Rule>,
+}
+
+fn lifted_policy(events_after_execute: Vec<StackEvent>, final_status: StackStatus) -> LiftedPolicy {
+    use aws_sdk_cloudformation::operation::{
+        create_change_set::CreateChangeSetOutput, describe_change_set::DescribeChangeSetOutput,
+        describe_stack_events::DescribeStackEventsOutput, execute_change_set::ExecuteChangeSetOutput,
+        get_stack_policy::GetStackPolicyOutput, get_template::GetTemplateOutput, set_stack_policy::SetStackPolicyOutput,
+    };
+    let config = config("protected: true\nallow_data_loss: true\n");
+    let rendered = provision::render::render(&config).unwrap();
+    let deny = rendered.stack_policy.clone().unwrap();
+    let allow_all = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"Update:*","Resource":"*"}]}"#;
+    let (c, c2) = (config.clone(), config.clone());
+    let describe = mock!(Client::describe_stacks)
+        .sequence()
+        .output(move || described(StackStatus::UpdateComplete, &c))
+        .output(move || described(final_status.clone(), &c2))
+        .repeatedly()
+        .build();
+    let template =
+        mock!(Client::get_template).then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let create = mock!(Client::create_change_set).then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+    let describe_cs = mock!(Client::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .changes(change("DataBucket", "AWS::S3::Bucket", Replacement::True))
+            .build()
+    });
+    let execute = mock!(Client::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let get_policy = mock!(Client::get_stack_policy)
+        .sequence()
+        .output(move || GetStackPolicyOutput::builder().stack_policy_body(deny.clone()).build())
+        .output(move || GetStackPolicyOutput::builder().stack_policy_body(allow_all).build())
+        .repeatedly()
+        .build();
+    let set_bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = set_bodies.clone();
+    let set_policy = mock!(Client::set_stack_policy)
+        .match_requests(move |r| {
+            recorded.lock().unwrap().push(r.stack_policy_body().unwrap_or_default().to_string());
+            true
+        })
+        .then_output(|| SetStackPolicyOutput::builder().build());
+    let kind = "AWS::CloudFormation::Stack";
+    let page = |events: Vec<StackEvent>| DescribeStackEventsOutput::builder().set_stack_events(Some(events)).build();
+    let events = mock!(Client::describe_stack_events)
+        .sequence()
+        .output(move || page(vec![event("e0", "demo-dev", kind, ResourceStatus::UpdateComplete, None)]))
+        .output(move || page(events_after_execute.clone()))
+        .repeatedly()
+        .build();
+    let rules = vec![describe, template, create, describe_cs, execute, get_policy, set_policy, events];
+    LiftedPolicy { config, rendered, set_bodies, rules }
+}
+
+fn options_allowing_data_loss(interrupt: provision::deploy::Interrupt) -> Options {
+    Options { allow_data_loss: true, interrupt, ..options() }
+}
+
+/// Regression: a data-loss deploy of a protected env lifted the stack policy and put it back only when the update
+/// succeeded; a failed update left the bucket unguarded.
+#[tokio::test]
+async fn a_failed_update_puts_the_lifted_stack_policy_back() {
+    let kind = "AWS::CloudFormation::Stack";
+    let after = vec![
+        event("e2", "demo-dev", kind, ResourceStatus::UpdateRollbackComplete, None),
+        event("e1", "DataBucket", "AWS::S3::Bucket", ResourceStatus::UpdateFailed, Some("Access Denied")),
+    ];
+    let setup = lifted_policy(after, StackStatus::UpdateRollbackComplete);
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, setup.rules.iter().collect::<Vec<_>>());
+    let options = options_allowing_data_loss(Default::default());
+    let error =
+        deploy::deploy(&cfn, &templates(), &setup.config, &setup.rendered, &options, &printer()).await.unwrap_err();
+    assert!(format!("{error:#}").contains("UPDATE_ROLLBACK_COMPLETE"), "{error:#}");
+    let bodies = setup.set_bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "lifted, then put back: {bodies:?}");
+    assert!(bodies[0].contains("\"Update:*\"") && !bodies[0].contains("Deny"), "{}", bodies[0]);
+    assert_eq!(bodies[1], setup.rendered.stack_policy.unwrap(), "the deny policy is back");
+}
+
+/// Regression: Ctrl-C while a lifted-policy update ran ended the process with the bucket unguarded. The
+/// interruption now puts the deny policy back first and says the update goes on in CloudFormation.
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_update_puts_the_lifted_stack_policy_back() {
+    let setup = lifted_policy(Vec::new(), StackStatus::UpdateInProgress);
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, setup.rules.iter().collect::<Vec<_>>());
+    let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+    let options = options_allowing_data_loss(provision::deploy::Interrupt::Notified(notify.clone()));
+    let interrupt = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        notify.notify_one();
+    };
+    let (templates, printer) = (templates(), printer());
+    let (result, ()) =
+        tokio::join!(deploy::deploy(&cfn, &templates, &setup.config, &setup.rendered, &options, &printer), interrupt);
+    let error = result.unwrap_err();
+    assert!(format!("{error:#}").contains("interrupted: the update of stack demo-dev goes on"), "{error:#}");
+    let bodies = setup.set_bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "lifted, then put back: {bodies:?}");
+    assert_eq!(bodies[1], setup.rendered.stack_policy.unwrap(), "the deny policy is back");
+}
+
+/// Regression: a resource that failed in `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` (an old resource CloudFormation
+/// could not delete after a successful update) was dropped; it is a warning now, in text and in JSON.
+#[tokio::test]
+async fn cleanup_failures_of_a_successful_update_are_warnings() {
+    use aws_sdk_cloudformation::operation::{
+        create_change_set::CreateChangeSetOutput, describe_change_set::DescribeChangeSetOutput,
+        describe_stack_events::DescribeStackEventsOutput, execute_change_set::ExecuteChangeSetOutput,
+        get_template::GetTemplateOutput,
+    };
+    let config = config("");
+    let rendered = provision::render::render(&config).unwrap();
+    let c = config.clone();
+    let describe = mock!(Client::describe_stacks).then_output(move || described(StackStatus::UpdateComplete, &c));
+    let template = mock!(Client::get_template).then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let create = mock!(Client::create_change_set).then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+    let describe_cs = mock!(Client::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .changes(change("WriterPolicy", "AWS::IAM::ManagedPolicy", Replacement::True))
+            .build()
+    });
+    let execute = mock!(Client::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let kind = "AWS::CloudFormation::Stack";
+    let page = |events: Vec<StackEvent>| DescribeStackEventsOutput::builder().set_stack_events(Some(events)).build();
+    let reason = "Cannot delete entity, must detach all users first.";
+    let events = mock!(Client::describe_stack_events)
+        .sequence()
+        .output(move || page(vec![event("e0", "demo-dev", kind, ResourceStatus::UpdateComplete, None)]))
+        .output(move || {
+            page(vec![
+                event("e5", "demo-dev", kind, ResourceStatus::UpdateComplete, None),
+                event("e4", "WriterPolicy", "AWS::IAM::ManagedPolicy", ResourceStatus::DeleteFailed, Some(reason)),
+                event("e3", "demo-dev", kind, ResourceStatus::from("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"), None),
+                event("e2", "WriterPolicy", "AWS::IAM::ManagedPolicy", ResourceStatus::UpdateComplete, None),
+                event("e1", "demo-dev", kind, ResourceStatus::UpdateInProgress, None),
+            ])
+        })
+        .build();
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &template, &create, &describe_cs, &execute, &events]
+    );
+    let (printer, _, stderr) = Printer::capture(Format::Text);
+    let report = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer).await.unwrap();
+    let outcome = report.outcome.expect("an executed change set has an outcome");
+    assert_eq!(outcome.status, "UPDATE_COMPLETE");
+    assert!(outcome.failed.is_empty() && outcome.root_cause.is_none());
+    assert_eq!(outcome.warnings.len(), 1, "{outcome:?}");
+    let json = serde_json::to_value(&outcome).unwrap();
+    assert_eq!(json["warnings"][0]["logical_id"], "WriterPolicy");
+    assert_eq!(json["warnings"][0]["status"], "DELETE_FAILED");
+    assert_eq!(json["warnings"][0]["reason"], reason);
+    let text = stderr.text();
+    assert!(
+        text.contains(&format!("warning: WriterPolicy (AWS::IAM::ManagedPolicy) DELETE_FAILED: {reason}")),
+        "{text}"
+    );
 }

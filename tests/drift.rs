@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use aws_sdk_s3::types::*;
 use common::*;
 use serde_json::Value;
@@ -18,15 +20,111 @@ fn has(findings: &[Value], resource_prefix: &str, property: &str) -> bool {
 }
 
 /// Deploys a self-healing env (so the emulator's known gaps are reverted at once) and returns its names.
-fn deployed(name: &str) -> (std::path::PathBuf, String) {
+fn deployed(name: &str) -> (PathBuf, String) {
+    let (stacks, stack, _) = deployed_with(name, "");
+    (stacks, stack)
+}
+
+/// [`deployed`] with `extra` (top-level YAML) appended to the env file; also returns the properties the deploy's
+/// self-healing put back.
+fn deployed_with(name: &str, extra: &str) -> (PathBuf, String, Vec<String>) {
     let project = unique(name);
-    let env = env_file(&project) + "drift:\n  self_heal: true\n";
+    let env = env_file(&project) + "drift:\n  self_heal: true\n" + extra;
     let stacks = stacks(name, &[("dev.yaml", &env)]);
-    let run = provision(&stacks, &["--no-smoke", "--env", "dev"]);
+    let run = provision(&stacks, &["--no-smoke", "--env", "dev", "--output", "json"]);
     assert_eq!(run.code, 0, "{run:?}");
+    let healed = run.json()["reverted"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `reverted` list: {}", run.stdout))
+        .iter()
+        .filter_map(|r| r["property"].as_str().map(str::to_string))
+        .collect();
     let clean = provision(&stacks, &["drift", "--env", "dev"]);
     assert_eq!(clean.code, 0, "a fresh self-healed deploy is in sync: {clean:?}");
-    (stacks, format!("{project}-dev"))
+    (stacks, format!("{project}-dev"), healed)
+}
+
+fn bucket_of(stack: &str) -> String {
+    format!("{stack}-{ACCOUNT}-{REGION}")
+}
+
+/// After one setting of `bucket` was changed out of band: `drift` finds exactly that (exit 2, live layer),
+/// `drift --revert` puts it back with `action` and nothing else, and the next check is clean. Returns the finding.
+fn found_and_reverted(stacks: &Path, bucket: &str, property: &str, action: &str) -> Value {
+    let run = provision(stacks, &["drift", "--env", "dev", "--output", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let found = findings(&run);
+    assert_eq!(found.len(), 1, "only {property} was changed: {found:#?}");
+    let finding = found[0].clone();
+    assert_eq!(finding["resource"], format!("bucket {bucket}"), "{finding:#}");
+    assert_eq!(finding["property"], property, "{finding:#}");
+    assert_eq!(finding["layer"], "live", "{finding:#}");
+
+    let reverted = provision(stacks, &["drift", "--env", "dev", "--revert", "--output", "json"]);
+    assert_eq!(reverted.code, 0, "{reverted:?}");
+    let done = reverted.json()["envs"][0]["reverted"].clone();
+    let done = done.as_array().unwrap_or_else(|| panic!("no `reverted` list: {}", reverted.stdout));
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert_eq!((done[0]["property"].as_str(), done[0]["action"].as_str()), (Some(property), Some(action)), "{done:#?}");
+    let again = provision(stacks, &["drift", "--env", "dev"]);
+    assert_eq!(again.code, 0, "in sync after the revert: {again:?}");
+    finding
+}
+
+/// A real KMS key on the emulator (an `AWS::KMS::Key` stack of its own); returns its ARN.
+fn kms_key(runtime: &tokio::runtime::Runtime, aws: &provision::aws::Aws, name: &str) -> String {
+    let stack = format!("{}-key", unique(name));
+    let template = serde_json::json!({
+        "Resources": { "Key": { "Type": "AWS::KMS::Key", "Properties": { "KeyPolicy": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{ACCOUNT}:root") },
+                "Action": "kms:*", "Resource": "*"
+            }]
+        } } } },
+        "Outputs": { "Arn": { "Value": { "Fn::GetAtt": ["Key", "Arn"] } } }
+    });
+    runtime.block_on(aws.cfn.create_stack().stack_name(&stack).template_body(template.to_string()).send()).unwrap();
+    for _ in 0..100 {
+        let info = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack)).unwrap().unwrap();
+        if !info.status.ends_with("IN_PROGRESS") {
+            assert_eq!(info.status, "CREATE_COMPLETE", "{info:?}");
+            let arn = info.outputs.get("Arn").cloned().unwrap_or_default();
+            assert!(arn.starts_with(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/")), "{info:?}");
+            return arn;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("key stack {stack} did not finish");
+}
+
+/// The bucket's default encryption: (algorithm, KMS key, bucket key enabled).
+fn encryption_of(
+    runtime: &tokio::runtime::Runtime,
+    aws: &provision::aws::Aws,
+    bucket: &str,
+) -> (String, Option<String>, bool) {
+    let out = runtime.block_on(aws.s3.get_bucket_encryption().bucket(bucket).send()).unwrap();
+    let rule = out.server_side_encryption_configuration.unwrap().rules.into_iter().next().unwrap();
+    let default = rule.apply_server_side_encryption_by_default.unwrap();
+    (default.sse_algorithm.as_str().to_string(), default.kms_master_key_id, rule.bucket_key_enabled.unwrap_or(false))
+}
+
+fn put_encryption(runtime: &tokio::runtime::Runtime, aws: &provision::aws::Aws, bucket: &str, kms_key: Option<&str>) {
+    let default = match kms_key {
+        Some(key) => {
+            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key)
+        }
+        None => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
+    };
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(default.build().unwrap())
+        .bucket_key_enabled(kms_key.is_some())
+        .build();
+    let config = ServerSideEncryptionConfiguration::builder().rules(rule).build().unwrap();
+    runtime
+        .block_on(aws.s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(config).send())
+        .unwrap();
 }
 
 #[test]
@@ -217,4 +315,95 @@ fn deleted_stack_is_an_error_and_several_envs_report_the_worst() {
     let text = provision(&stacks, &["drift", "--env", "dev", "--output", "github"]);
     assert_eq!(text.code, 1);
     assert!(text.stdout.contains("::error title=provision drift dev::"), "{}", text.stdout);
+}
+
+/// An SSE-KMS env: the emulator ignores `BucketEncryption` on create (see tests/README.md), so the deploy's
+/// self-healing puts the key on; then the bucket is switched to SSE-S3 out of band, found, and put back.
+#[test]
+fn kms_encryption_switched_to_sse_s3_is_found_and_reverted() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let key = kms_key(&runtime, &aws, "drift-kms");
+    let extra = format!("bucket:\n  encryption: {{ kms_key_arn: \"{key}\" }}\n");
+    let (stacks, stack, healed) = deployed_with("drift-kms", &extra);
+    let bucket = bucket_of(&stack);
+    assert!(healed.contains(&"encryption".to_string()), "the deploy put the key on: {healed:?}");
+    let kms = ("aws:kms".to_string(), Some(key.clone()), true);
+    assert_eq!(encryption_of(&runtime, &aws, &bucket), kms);
+
+    put_encryption(&runtime, &aws, &bucket, None);
+    let finding = found_and_reverted(&stacks, &bucket, "encryption", "PutBucketEncryption");
+    assert_eq!(finding["expected"], serde_json::json!({ "algorithm": "aws:kms", "kms_key": key, "bucket_key": true }));
+    assert_eq!(finding["actual"], serde_json::json!({ "algorithm": "AES256" }));
+    assert_eq!(encryption_of(&runtime, &aws, &bucket), kms);
+}
+
+/// The default (SSE-S3) bucket switched to SSE-KMS out of band: found, and AES256 put back.
+#[test]
+fn sse_s3_switched_to_kms_is_found_and_reverted() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let key = kms_key(&runtime, &aws, "drift-sse");
+    let (stacks, stack) = deployed("drift-sse");
+    let bucket = bucket_of(&stack);
+
+    put_encryption(&runtime, &aws, &bucket, Some(&key));
+    let finding = found_and_reverted(&stacks, &bucket, "encryption", "PutBucketEncryption");
+    assert_eq!(finding["expected"], serde_json::json!({ "algorithm": "AES256" }));
+    assert_eq!(finding["actual"], serde_json::json!({ "algorithm": "aws:kms", "kms_key": key, "bucket_key": true }));
+    assert_eq!(encryption_of(&runtime, &aws, &bucket), ("AES256".to_string(), None, false));
+}
+
+/// Access logging into an existing log bucket: the emulator ignores `LoggingConfiguration` on create, so the
+/// deploy's self-healing turns it on; then it is turned off out of band, found, and turned on again.
+#[test]
+fn access_logging_turned_off_is_found_and_reverted() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let logs = format!("{}-access-logs", unique("drift-logging"));
+    runtime.block_on(aws.s3.create_bucket().bucket(&logs).send()).unwrap();
+    let extra = format!("bucket:\n  access_logs: {{ bucket: {logs}, prefix: x/ }}\n");
+    let (stacks, stack, healed) = deployed_with("drift-logging", &extra);
+    let bucket = bucket_of(&stack);
+    assert!(healed.contains(&"logging".to_string()), "the deploy turned logging on: {healed:?}");
+    let logging = || {
+        let out = runtime.block_on(aws.s3.get_bucket_logging().bucket(&bucket).send()).unwrap();
+        out.logging_enabled.map(|l| (l.target_bucket, l.target_prefix))
+    };
+    assert_eq!(logging(), Some((logs.clone(), "x/".to_string())));
+
+    let off = BucketLoggingStatus::builder().build();
+    runtime.block_on(aws.s3.put_bucket_logging().bucket(&bucket).bucket_logging_status(off).send()).unwrap();
+    assert_eq!(logging(), None, "the emulator turned logging off");
+    let finding = found_and_reverted(&stacks, &bucket, "logging", "PutBucketLogging");
+    assert_eq!(finding["expected"], serde_json::json!({ "bucket": logs, "prefix": "x/" }));
+    assert_eq!(finding["actual"], Value::Null);
+    assert_eq!(logging(), Some((logs.clone(), "x/".to_string())));
+}
+
+/// Object ownership loosened to `ObjectWriter` (ACLs back on) out of band: found, and `BucketOwnerEnforced` put back.
+#[test]
+fn object_ownership_loosened_is_found_and_reverted() {
+    let (stacks, stack) = deployed("drift-owner");
+    let bucket = bucket_of(&stack);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let ownership = || {
+        let out = runtime.block_on(aws.s3.get_bucket_ownership_controls().bucket(&bucket).send()).unwrap();
+        out.ownership_controls.unwrap().rules.into_iter().next().unwrap().object_ownership
+    };
+    assert_eq!(ownership(), ObjectOwnership::BucketOwnerEnforced);
+
+    let rule = OwnershipControlsRule::builder().object_ownership(ObjectOwnership::ObjectWriter).build().unwrap();
+    let controls = OwnershipControls::builder().rules(rule).build().unwrap();
+    runtime
+        .block_on(aws.s3.put_bucket_ownership_controls().bucket(&bucket).ownership_controls(controls).send())
+        .unwrap();
+    assert_eq!(ownership(), ObjectOwnership::ObjectWriter, "the emulator applied ObjectWriter");
+    let finding = found_and_reverted(&stacks, &bucket, "ownership", "PutBucketOwnershipControls");
+    assert_eq!(
+        (&finding["expected"], &finding["actual"]),
+        (&serde_json::json!("BucketOwnerEnforced"), &serde_json::json!("ObjectWriter"))
+    );
+    assert_eq!(ownership(), ObjectOwnership::BucketOwnerEnforced);
 }

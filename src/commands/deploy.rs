@@ -19,17 +19,19 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
         wait_timeout: args.wait_timeout,
         operation_timeout: Duration::from_secs(3600),
         ttl: args.ttl,
+        interrupt: Default::default(),
     };
-    let report = deploy::deploy(&aws.cfn, &config, &rendered, &options, printer).await?;
+    let templates = deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
+    let report = deploy::deploy(&aws.cfn, &templates, &config, &rendered, &options, printer).await?;
     let reverted = if config.self_heal || args.revert_drift {
-        revert_drift(&aws, &config, &rendered, &account, args.yes, printer).await?
+        revert_drift(&aws, &config, &rendered, &account, &report.tags, args.yes, printer).await?
     } else {
         Vec::new()
     };
     let smoke = if args.no_smoke {
         None
     } else {
-        Some(super::smoke::verify(&aws, &config, &rendered, &account, &report.outputs, printer).await?)
+        Some(super::smoke::verify(&aws, &config, &rendered, &account, (&report.outputs, &report.tags), printer).await?)
     };
     let status = smoke.as_ref().map_or(ExitStatus::Success, |(live, probes)| crate::smoke::exit_status(live, probes));
     if printer.json() {
@@ -83,10 +85,11 @@ async fn revert_drift(
     config: &crate::config::Config,
     rendered: &crate::render::Rendered,
     account: &str,
+    stack_tags: &std::collections::BTreeMap<String, String>,
     yes: bool,
     printer: &Printer,
 ) -> Result<Vec<crate::live::Reverted>> {
-    let findings = crate::live::check(aws, rendered, account).await?;
+    let findings = crate::live::check(aws, rendered, account, stack_tags).await?;
     let drifted: Vec<_> = findings.iter().filter(|f| !f.ok()).collect();
     if drifted.is_empty() {
         return Ok(Vec::new());

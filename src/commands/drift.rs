@@ -159,8 +159,10 @@ async fn check_env(
                 wait_timeout: Duration::ZERO,
                 operation_timeout: Duration::from_secs(3600),
                 ttl: None,
+        interrupt: Default::default(),
             };
-            let deployed = crate::deploy::deploy(&aws.cfn, &config, &rendered, &options, printer).await?;
+            let templates = crate::deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
+            let deployed = crate::deploy::deploy(&aws.cfn, &templates, &config, &rendered, &options, printer).await?;
             result.deployed = Some(deployed.action);
         }
         let (reverted, _) = drift::revert_live(&aws, &rendered, &account, &report).await?;

@@ -9,8 +9,9 @@ use crate::output::{ExitStatus, Printer};
 pub async fn run(global: &Global, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
     let (config, rendered) = super::load_rendered(global, &args.target)?;
     let aws = Aws::connect(&global.aws, &config).await?;
-    super::check_account(&aws, &config).await?;
-    let report = crate::deploy::plan(&aws.cfn, &config, &rendered, args.allow_data_loss).await?;
+    let account = super::check_account(&aws, &config).await?;
+    let templates = crate::deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
+    let report = crate::deploy::plan(&aws.cfn, &templates, &config, &rendered, args.allow_data_loss).await?;
     let status = match (&report.refused, report.changes.is_empty()) {
         (Some(_), _) => ExitStatus::Refused,
         (None, true) => ExitStatus::Success,

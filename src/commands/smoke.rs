@@ -23,22 +23,23 @@ pub async fn run(global: &Global, args: &SmokeArgs, printer: &Printer) -> Result
         let instance = config.instance.as_ref().map(|i| format!(" --instance {i}")).unwrap_or_default();
         anyhow!("stack {name} does not exist: deploy it first with `provision --env {}{instance}`", config.env)
     })?;
-    let (live, report) = verify(&aws, &config, &rendered, &account, &stack.outputs, printer).await?;
+    let (live, report) = verify(&aws, &config, &rendered, &account, (&stack.outputs, &stack.tags), printer).await?;
     smoke::print(printer, &config, &live, &report);
     Ok(smoke::exit_status(&live, &report))
 }
 
-/// The live configuration as checks (one per property), then the probes.
+/// The live configuration as checks (one per property), then the probes. Takes the deployed stack's outputs and
+/// tags.
 pub(crate) async fn verify(
     aws: &Aws,
     config: &Config,
     rendered: &Rendered,
     account: &str,
-    outputs: &BTreeMap<String, String>,
+    (outputs, stack_tags): (&BTreeMap<String, String>, &BTreeMap<String, String>),
     printer: &Printer,
 ) -> Result<(Vec<Check>, ProbeReport)> {
     let started = Instant::now();
-    let findings = crate::live::check(aws, rendered, account).await?;
+    let findings = crate::live::check(aws, rendered, account, stack_tags).await?;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let live = findings.iter().map(|f| live_check(f, latency_ms)).collect();
     let report = smoke::run_probes(aws, config, outputs, printer, &ProbeOptions::new(aws)).await?;

@@ -8,6 +8,7 @@ use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, 
 use serde::Serialize;
 
 use crate::aws::aws_error;
+use crate::deploy::template_store::TemplateSource;
 
 /// One resource change, as shown to the user and judged by the data guard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,7 +63,8 @@ pub fn means_no_changes(reason: &str) -> bool {
 
 pub struct Request<'a> {
     pub stack: &'a str,
-    pub template: &'a str,
+    /// The template body, or the URL of the uploaded template (see [`crate::deploy::template_store`]).
+    pub template: &'a TemplateSource,
     pub tags: &'a [(String, String)],
     pub create: bool,
 }
@@ -70,12 +72,18 @@ pub struct Request<'a> {
 /// Creates a change set and waits until CloudFormation has computed it.
 pub async fn create(cfn: &Client, request: &Request<'_>, timeout: Duration) -> Result<Planned> {
     let name = format!("provision-{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000);
+    // Exactly one of the two: CloudFormation rejects a request with both.
+    let (body, url) = match request.template {
+        TemplateSource::Inline(body) => (Some(body.clone()), None),
+        TemplateSource::Url(url) => (None, Some(url.clone())),
+    };
     let created = cfn
         .create_change_set()
         .stack_name(request.stack)
         .change_set_name(&name)
         .change_set_type(if request.create { ChangeSetType::Create } else { ChangeSetType::Update })
-        .template_body(request.template)
+        .set_template_body(body)
+        .set_template_url(url)
         .capabilities(Capability::CapabilityNamedIam)
         .set_tags(Some(request.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
         .description("created by provision")

@@ -7,6 +7,8 @@ use anyhow::{Context, Result};
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
+use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
+
 use super::status::{Health, is_failure};
 use crate::aws::aws_error;
 
@@ -19,6 +21,9 @@ pub struct StackEvent {
     pub logical_id: String,
     pub resource_type: String,
     pub status: String,
+    /// `status`, typed: what the tool decides on.
+    #[serde(skip)]
+    pub resource_status: ResourceStatus,
     pub reason: Option<String>,
 }
 
@@ -40,14 +45,33 @@ pub struct Outcome {
     pub events: usize,
     /// The first resource that failed: the root cause, not the cancellations that follow it.
     pub root_cause: Option<StackEvent>,
-    /// Every failed resource event, oldest first.
+    /// Every failed resource event of a stack that did not end ready, oldest first.
     pub failed: Vec<StackEvent>,
+    /// Resources that failed while the stack as a whole succeeded: an old resource that could not be deleted in
+    /// `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` stays behind (and may still cost money or hold a name).
+    pub warnings: Vec<StackEvent>,
     pub polls: u32,
     /// How long after the stack's final event (by its timestamp) the tool saw it: the cost of polling.
     pub seen_after_ms: Option<i64>,
 }
 
 impl Outcome {
+    /// One line per warning: `warning: LogicalId (Type) STATUS: reason`.
+    pub fn warning_lines(&self) -> Vec<String> {
+        self.warnings
+            .iter()
+            .map(|e| {
+                format!(
+                    "warning: {} ({}) {}: {} (the stack itself succeeded; the resource is left behind)",
+                    e.logical_id,
+                    e.resource_type,
+                    e.status,
+                    e.reason.as_deref().unwrap_or("no reason given")
+                )
+            })
+            .collect()
+    }
+
     /// A readable report: the root cause, then `- LogicalId (Type): STATUS (reason)` per failed resource.
     pub fn failure_report(&self) -> String {
         let mut out = format!("the stack ended {}", self.status);
@@ -83,21 +107,16 @@ fn convert(e: aws_sdk_cloudformation::types::StackEvent) -> StackEvent {
         epoch_ms: e.timestamp.and_then(|t| t.to_millis().ok()),
         logical_id: e.logical_resource_id.unwrap_or_default(),
         resource_type: e.resource_type.unwrap_or_default(),
-        status: e.resource_status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: e.resource_status.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        resource_status: e.resource_status.unwrap_or_else(|| ResourceStatus::from("")),
         reason: e.resource_status_reason,
     }
 }
 
 /// The stack's status now (None when it cannot be described).
-async fn current_status(cfn: &Client, stack: &str) -> Result<Option<String>> {
+async fn current_status(cfn: &Client, stack: &str) -> Result<Option<StackStatus>> {
     let output = cfn.describe_stacks().stack_name(stack).send().await.map_err(|e| aws_error(e, "DescribeStacks"))?;
-    Ok(output
-        .stacks
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .and_then(|s| s.stack_status)
-        .map(|s| s.as_str().to_string()))
+    Ok(output.stacks.unwrap_or_default().into_iter().next().and_then(|s| s.stack_status))
 }
 
 /// The id of the newest event of a stack, to follow only what happens after it.
@@ -107,34 +126,44 @@ pub async fn newest_event_id(cfn: &Client, stack: &str) -> Result<Option<String>
     Ok(page.stack_events.unwrap_or_default().into_iter().next().and_then(|e| e.event_id))
 }
 
-/// Events newer than `after` (or all), oldest first; stops paging at the first event already known.
+/// Events newer than `after` (or all), oldest first. CloudFormation lists the newest first, so paging stops at the
+/// first event already known.
 async fn new_events(cfn: &Client, stack: &str, after: Option<&str>, seen: &HashSet<String>) -> Result<Vec<StackEvent>> {
     let mut fresh = Vec::new();
-    let mut token = None;
+    let mut pages = cfn.describe_stack_events().stack_name(stack).into_paginator().send();
     // Enough pages for any operation of this tool's stacks; bounds the cost of one poll.
-    for _ in 0..20 {
-        let page = cfn
-            .describe_stack_events()
-            .stack_name(stack)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "DescribeStackEvents"))?;
-        for event in page.stack_events.unwrap_or_default() {
+    'pages: for _ in 0..20 {
+        let Some(page) = pages.next().await else { break };
+        for event in page.map_err(|e| aws_error(e, "DescribeStackEvents"))?.stack_events.unwrap_or_default() {
             let event = convert(event);
             if Some(event.id.as_str()) == after || seen.contains(&event.id) {
-                fresh.reverse();
-                return Ok(fresh);
+                break 'pages;
             }
             fresh.push(event);
-        }
-        token = page.next_token;
-        if token.is_none() {
-            break;
         }
     }
     fresh.reverse();
     Ok(fresh)
+}
+
+/// How an operation ended. Failures of a stack that ended ready (or deleted) are warnings, not causes: on AWS they
+/// are old resources that cleanup could not delete.
+fn ended(
+    status: &str,
+    health: Health,
+    failed: Vec<StackEvent>,
+    events: usize,
+    polls: u32,
+    seen_after_ms: Option<i64>,
+) -> Outcome {
+    let (failed, warnings) =
+        if matches!(health, Health::Ready | Health::Deleted) { (Vec::new(), failed) } else { (failed, Vec::new()) };
+    let root_cause = failed
+        .iter()
+        .find(|e| !e.reason.as_deref().unwrap_or_default().to_ascii_lowercase().contains("cancelled"))
+        .or(failed.first())
+        .cloned();
+    Outcome { status: status.to_string(), health, events, root_cause, failed, warnings, polls, seen_after_ms }
 }
 
 /// Follows the stack's events after `after` until the stack itself reports a settled status.
@@ -167,8 +196,9 @@ pub async fn follow(
             on_event(&event);
             let stack_level = event.resource_type == "AWS::CloudFormation::Stack" && event.logical_id == stack_name;
             if stack_level {
-                let mut health = Health::of(&event.status);
-                let mut status = event.status.clone();
+                // A stack-level event carries a stack status in its resource status field.
+                let mut status = StackStatus::from(event.status.as_str());
+                let mut health = Health::of(&status);
                 if health.settled() && !matches!(health, Health::Ready | Health::Deleted) {
                     // Confirm a bad ending with the stack itself: some endpoints (the local emulator) report a
                     // transient DELETE_FAILED and go on; on AWS the described status is the same.
@@ -177,14 +207,7 @@ pub async fn follow(
                         status = current;
                     }
                 }
-                if health.settled() && status != "REVIEW_IN_PROGRESS" {
-                    let root_cause = failed
-                        .iter()
-                        .find(|e: &&StackEvent| {
-                            !e.reason.as_deref().unwrap_or_default().to_ascii_lowercase().contains("cancelled")
-                        })
-                        .or(failed.first())
-                        .cloned();
+                if health.settled() && status != StackStatus::ReviewInProgress {
                     let now_ms = i64::try_from(
                         std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
@@ -193,9 +216,9 @@ pub async fn follow(
                     )
                     .unwrap_or(i64::MAX);
                     let seen_after_ms = event.epoch_ms.map(|t| now_ms - t);
-                    return Ok(Outcome { status, health, events: count, root_cause, failed, polls, seen_after_ms });
+                    return Ok(ended(status.as_str(), health, failed, count, polls, seen_after_ms));
                 }
-            } else if is_failure(&event.status) {
+            } else if is_failure(&event.resource_status) {
                 failed.push(event);
             }
         }

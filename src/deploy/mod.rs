@@ -6,12 +6,14 @@
 pub mod changeset;
 pub mod events;
 pub mod status;
+pub mod template_store;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::StackStatus;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,6 +39,30 @@ pub struct Options {
     pub operation_timeout: Duration,
     /// `--ttl`: a new expiry for an ephemeral instance.
     pub ttl: Option<Duration>,
+    /// What interrupts an update whose stack policy was lifted (the policy is put back first).
+    pub interrupt: Interrupt,
+}
+
+/// Where an interruption comes from: Ctrl-C, or a notification (an embedding program, tests).
+#[derive(Debug, Clone, Default)]
+pub enum Interrupt {
+    #[default]
+    CtrlC,
+    Notified(std::sync::Arc<tokio::sync::Notify>),
+}
+
+impl Interrupt {
+    /// Resolves when the interruption comes; never where no Ctrl-C handler can be installed.
+    pub async fn wait(&self) {
+        match self {
+            Interrupt::CtrlC => {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            Interrupt::Notified(notify) => notify.notified().await,
+        }
+    }
 }
 
 /// The deployed stack as the tool needs it.
@@ -45,6 +71,9 @@ pub struct StackInfo {
     pub id: String,
     pub name: String,
     pub status: String,
+    /// `status`, typed: what the tool decides on.
+    #[serde(skip)]
+    pub stack_status: StackStatus,
     pub health: Health,
     pub tags: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
@@ -69,12 +98,13 @@ pub async fn describe_stack(cfn: &Client, name: &str) -> Result<Option<StackInfo
         }
     };
     let Some(stack) = stacks.into_iter().next() else { return Ok(None) };
-    let status = stack.stack_status.map(|s| s.as_str().to_string()).unwrap_or_default();
+    let stack_status = stack.stack_status.unwrap_or_else(|| StackStatus::from(""));
     Ok(Some(StackInfo {
         id: stack.stack_id.unwrap_or_default(),
         name: stack.stack_name.unwrap_or_else(|| name.to_string()),
-        health: Health::of(&status),
-        status,
+        health: Health::of(&stack_status),
+        status: stack_status.as_str().to_string(),
+        stack_status,
         tags: stack.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect(),
         outputs: stack
             .outputs
@@ -168,6 +198,8 @@ pub struct Report {
     pub changes: Vec<Change>,
     pub outcome: Option<Outcome>,
     pub outputs: BTreeMap<String, String>,
+    /// The stack's tags as deployed (CloudFormation propagates them onto the resources).
+    pub tags: BTreeMap<String, String>,
     pub timings_ms: BTreeMap<&'static str, u128>,
 }
 
@@ -240,7 +272,7 @@ async fn settle_existing(
         Health::Failed | Health::InProgress => anyhow::bail!(
             "stack {name} is {}, which needs a human: look at its events in the CloudFormation console{}",
             stack.status,
-            if stack.status == "DELETE_FAILED" && config.ephemeral {
+            if stack.stack_status == StackStatus::DeleteFailed && config.ephemeral {
                 format!("; `provision teardown --env {}` finishes a failed deletion", config.env)
             } else {
                 String::new()
@@ -334,6 +366,7 @@ pub struct StackPolicyUnsupported;
 /// The main job's deploy step: returns what was done; errors carry the reason (refusals exit 3).
 pub async fn deploy(
     cfn: &Client,
+    templates: &template_store::TemplateStore,
     config: &Config,
     rendered: &Rendered,
     options: &Options,
@@ -345,9 +378,9 @@ pub async fn deploy(
     let mut recovered_from = None;
     let existing = match describe_stack(cfn, &name).await? {
         Some(stack) => {
-            let status = stack.status.clone();
+            let (status, health) = (stack.status.clone(), stack.health);
             let settled = settle_existing(cfn, config, stack, options, printer).await?;
-            if settled.is_none() && Health::of(&status) == Health::NeverCreated {
+            if settled.is_none() && health == Health::NeverCreated {
                 recovered_from = Some(status);
             }
             settled
@@ -364,12 +397,14 @@ pub async fn deploy(
             && same_template(&deployed_template(cfn, &name).await?, &rendered.template_value)
         {
             ensure_protection(cfn, stack, rendered, printer).await?;
-            return Ok(no_changes(name, recovered_from, stack.outputs.clone(), timings, started, printer));
+            let deployed = (stack.outputs.clone(), stack.tags.clone());
+            return Ok(no_changes(name, recovered_from, deployed, timings, started, printer));
         }
     }
 
     let create = existing.is_none();
-    let request = changeset::Request { stack: &name, template: &rendered.template, tags: &tags, create };
+    let template = templates.source(&name, &rendered.template).await?;
+    let request = changeset::Request { stack: &name, template: &template, tags: &tags, create };
     let planned = changeset::create(cfn, &request, options.operation_timeout).await;
     let planned = match planned {
         Ok(planned) => planned,
@@ -386,8 +421,8 @@ pub async fn deploy(
             if let Some(stack) = &existing {
                 ensure_protection(cfn, stack, rendered, printer).await?;
             }
-            let outputs = existing.map(|s| s.outputs).unwrap_or_default();
-            return Ok(no_changes(name, recovered_from, outputs, timings, started, printer));
+            let deployed = existing.map(|s| (s.outputs, s.tags)).unwrap_or_default();
+            return Ok(no_changes(name, recovered_from, deployed, timings, started, printer));
         }
         Planned::Changes { id, changes } => (id, changes),
     };
@@ -420,51 +455,42 @@ pub async fn deploy(
         }
     }
 
-    // A protected stack's policy denies replacing the bucket; an allowed data-loss deploy lifts it for this update.
+    // A protected stack's policy denies replacing the bucket; an allowed data-loss deploy lifts it for this update
+    // (ExecuteChangeSet takes no temporary policy) and puts it back however the update ends.
     let lift_policy = !create && config.protected && options.allow_data_loss && config.allow_data_loss;
-    if lift_policy {
-        let allow_all = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"Update:*","Resource":"*"}]}"#;
-        match set_stack_policy_if_changed(cfn, &name, allow_all).await {
-            Err(e) if !e.is::<StackPolicyUnsupported>() => return Err(e),
-            _ => {}
-        }
-    }
-    let after = events::newest_event_id(cfn, &name).await?;
+    let lifted = lift_policy && lift_stack_policy(cfn, &name).await?;
     let exec_started = Instant::now();
-    cfn.execute_change_set()
-        .change_set_name(&id)
-        .stack_name(&name)
-        .send()
-        .await
-        .map_err(|e| aws_error(e, "ExecuteChangeSet"))
-        .with_context(|| format!("cannot execute the change set of stack {name}"))?;
-    let total = changes.len();
-    let mut done = 0;
-    let outcome = events::follow(cfn, &name, &name, after, options.operation_timeout, |event| {
-        if event.status.ends_with("_COMPLETE") && event.logical_id != name {
-            done += 1;
-        }
-        if printer.live {
-            printer.progress(format!(
-                "  [{done}/{total}] {:.1}s {} {}",
-                exec_started.elapsed().as_secs_f64(),
-                event.logical_id,
-                event.status
-            ));
-            if status::is_failure(&event.status) {
+    let outcome = if lifted {
+        let executed = execute(cfn, &name, &id, changes.len(), options.operation_timeout, printer);
+        let executed = tokio::select! {
+            result = executed => result,
+            () = options.interrupt.wait() => {
                 printer.progress_done();
-                printer.log(format!("  {event}"));
+                Err(anyhow::anyhow!(
+                    "interrupted: the update of stack {name} goes on in CloudFormation (see its events in the console)"
+                ))
             }
-        } else {
-            printer.progress(format!("  {event}"));
+        };
+        let restored = match &rendered.stack_policy {
+            Some(policy) => set_stack_policy_if_changed(cfn, &name, policy).await.with_context(|| {
+                format!(
+                    "the stack policy of {name} still allows replacing the bucket: run `provision --env {}` again \
+                     to put the deny policy back",
+                    config.env
+                )
+            }),
+            None => Ok(()),
+        };
+        match (executed, restored) {
+            (Ok(outcome), Ok(())) => outcome,
+            (Ok(_), Err(restore)) => return Err(restore),
+            (Err(e), Ok(())) => return Err(e),
+            (Err(e), Err(restore)) => return Err(anyhow::anyhow!("{e:#}\nand {restore:#}")),
         }
-    })
-    .await?;
-    printer.progress_done();
+    } else {
+        execute(cfn, &name, &id, changes.len(), options.operation_timeout, printer).await?
+    };
     timings.insert("execute", exec_started.elapsed().as_millis());
-    if outcome.health != Health::Ready {
-        anyhow::bail!("deploying stack {name} failed: {}", outcome.failure_report());
-    }
     let stack = describe_stack(cfn, &name).await?.with_context(|| format!("stack {name} vanished after deploy"))?;
     ensure_protection(cfn, &stack, rendered, printer).await?;
     timings.insert("total", started.elapsed().as_millis());
@@ -475,28 +501,89 @@ pub async fn deploy(
         changes,
         outcome: Some(outcome),
         outputs: stack.outputs,
+        tags: stack.tags,
         timings_ms: timings,
     })
+}
+
+/// Lifts a protected stack's deny policy for one update; false where the endpoint has no stack policies.
+async fn lift_stack_policy(cfn: &Client, name: &str) -> Result<bool> {
+    let allow_all = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"Update:*","Resource":"*"}]}"#;
+    match set_stack_policy_if_changed(cfn, name, allow_all).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.is::<StackPolicyUnsupported>() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Executes a change set and follows the stack's events until it settles; a stack that does not end ready is an
+/// error with the root cause.
+async fn execute(
+    cfn: &Client,
+    name: &str,
+    change_set: &str,
+    total: usize,
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let after = events::newest_event_id(cfn, name).await?;
+    let started = Instant::now();
+    cfn.execute_change_set()
+        .change_set_name(change_set)
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "ExecuteChangeSet"))
+        .with_context(|| format!("cannot execute the change set of stack {name}"))?;
+    let mut done = 0;
+    let outcome = events::follow(cfn, name, name, after, timeout, |event| {
+        if status::is_complete(&event.resource_status) && event.logical_id != name {
+            done += 1;
+        }
+        if printer.live {
+            printer.progress(format!(
+                "  [{done}/{total}] {:.1}s {} {}",
+                started.elapsed().as_secs_f64(),
+                event.logical_id,
+                event.status
+            ));
+            if status::is_failure(&event.resource_status) {
+                printer.progress_done();
+                printer.log(format!("  {event}"));
+            }
+        } else {
+            printer.progress(format!("  {event}"));
+        }
+    })
+    .await?;
+    printer.progress_done();
+    if outcome.health != Health::Ready {
+        anyhow::bail!("deploying stack {name} failed: {}", outcome.failure_report());
+    }
+    for line in outcome.warning_lines() {
+        printer.log(line);
+    }
+    Ok(outcome)
 }
 
 /// The report of a deploy that found nothing to change (fast path or empty change set).
 fn no_changes(
     stack: String,
     recovered_from: Option<String>,
-    outputs: BTreeMap<String, String>,
+    (outputs, tags): (BTreeMap<String, String>, BTreeMap<String, String>),
     mut timings_ms: BTreeMap<&'static str, u128>,
     started: Instant,
     printer: &Printer,
 ) -> Report {
     timings_ms.insert("total", started.elapsed().as_millis());
     printer.log(format!("stack {stack}: no changes"));
-    Report { stack, action: "none", recovered_from, changes: Vec::new(), outcome: None, outputs, timings_ms }
+    Report { stack, action: "none", recovered_from, changes: Vec::new(), outcome: None, outputs, tags, timings_ms }
 }
 
 /// A CREATE change set leaves an empty stack in REVIEW_IN_PROGRESS; remove it when the create is abandoned.
 async fn discard_review_stack(cfn: &Client, name: &str) {
     if let Ok(Some(stack)) = describe_stack(cfn, name).await
-        && stack.status == "REVIEW_IN_PROGRESS"
+        && stack.stack_status == StackStatus::ReviewInProgress
     {
         let _ = cfn.delete_stack().stack_name(&stack.id).send().await;
     }
@@ -513,7 +600,13 @@ pub struct PlanReport {
 }
 
 /// Creates a change set, reads it, deletes it: nothing is changed.
-pub async fn plan(cfn: &Client, config: &Config, rendered: &Rendered, allow_data_loss: bool) -> Result<PlanReport> {
+pub async fn plan(
+    cfn: &Client,
+    templates: &template_store::TemplateStore,
+    config: &Config,
+    rendered: &Rendered,
+    allow_data_loss: bool,
+) -> Result<PlanReport> {
     let name = config.stack_name();
     let existing = describe_stack(cfn, &name).await?;
     let exists = existing.as_ref().is_some_and(|s| s.health.updatable());
@@ -525,11 +618,12 @@ pub async fn plan(cfn: &Client, config: &Config, rendered: &Rendered, allow_data
         );
     }
     let tags = desired_tags(config, existing.as_ref().map(|s| &s.tags), None, OffsetDateTime::now_utc());
-    let request = changeset::Request { stack: &name, template: &rendered.template, tags: &tags, create: !exists };
     if !exists && existing.is_some() {
         // A never-created stack is deleted and created afresh by the next deploy: every resource is added.
         return Ok(PlanReport { stack: name, exists: false, changes: all_added(rendered), refused: None });
     }
+    let template = templates.source(&name, &rendered.template).await?;
+    let request = changeset::Request { stack: &name, template: &template, tags: &tags, create: !exists };
     let planned = changeset::create(cfn, &request, Duration::from_secs(300)).await;
     let planned = match planned {
         Ok(p) => p,

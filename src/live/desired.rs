@@ -157,6 +157,18 @@ pub fn encryption(algorithm: &str, kms_key: Option<&str>, bucket_key: bool) -> V
     }
 }
 
+/// CloudFormation propagates the stack's tags onto every taggable resource it creates; a tag the template sets on
+/// the resource itself keeps the template's value. AWS's own `aws:` tags are never compared.
+pub fn add_propagated_tags(expected: &mut [Expected], stack_tags: &BTreeMap<String, String>) {
+    for e in expected.iter_mut().filter(|e| e.property == "tags") {
+        if let Value::Object(tags) = &mut e.value {
+            for (key, value) in stack_tags.iter().filter(|(k, _)| !super::is_aws_tag(k)) {
+                tags.entry(key.clone()).or_insert_with(|| json!(value));
+            }
+        }
+    }
+}
+
 /// Every expected (resource, property, value) of the stack.
 pub fn expected(template: &Value, names: &Names) -> Vec<Expected> {
     let mut out = Vec::new();

@@ -4,9 +4,12 @@
 
 pub mod desired;
 pub mod policy;
+#[cfg(test)]
+mod mock_tests;
 mod read;
 mod revert;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::Result;
@@ -16,6 +19,12 @@ use serde_json::Value;
 use crate::aws::Aws;
 use crate::render::Rendered;
 pub use revert::{Reverted, revert};
+
+/// Whether a tag key is AWS's own (`aws:` in any case): CloudFormation adds `aws:cloudformation:*` tags to what it
+/// creates; nobody else may set, change or remove them, so they are neither compared nor written back.
+pub fn is_aws_tag(key: &str) -> bool {
+    key.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("aws:"))
+}
 
 /// A resource whose settings are checked.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -95,15 +104,28 @@ impl fmt::Display for Finding {
     }
 }
 
-/// The desired state of a deployed env.
-pub fn expected(rendered: &Rendered, account: &str, region: &str) -> Vec<Expected> {
+/// The desired state of a deployed env. `stack_tags` are the deployed stack's own tags: CloudFormation copies them
+/// onto every taggable resource it creates, so after a deploy AWS holds the template's tags plus these.
+pub fn expected(
+    rendered: &Rendered,
+    account: &str,
+    region: &str,
+    stack_tags: &BTreeMap<String, String>,
+) -> Vec<Expected> {
     let names = desired::names(&rendered.template_value, account, region);
-    desired::expected(&rendered.template_value, &names)
+    let mut expected = desired::expected(&rendered.template_value, &names);
+    desired::add_propagated_tags(&mut expected, stack_tags);
+    expected
 }
 
 /// Reads every expected property live and compares.
-pub async fn check(aws: &Aws, rendered: &Rendered, account: &str) -> Result<Vec<Finding>> {
-    let expected = expected(rendered, account, &aws.region);
+pub async fn check(
+    aws: &Aws,
+    rendered: &Rendered,
+    account: &str,
+    stack_tags: &BTreeMap<String, String>,
+) -> Result<Vec<Finding>> {
+    let expected = expected(rendered, account, &aws.region, stack_tags);
     let actual = read::read_all(aws, &expected).await?;
     Ok(expected.into_iter().zip(actual).map(|(e, a)| compare(e, a)).collect())
 }
@@ -193,7 +215,7 @@ mod tests {
 
     #[test]
     fn desired_state_is_resolved_from_the_template() {
-        let expected = expected(&rendered(), "123456789012", "us-west-1");
+        let expected = expected(&rendered(), "123456789012", "us-west-1", &BTreeMap::new());
         let bucket = Resource::Bucket("demo-dev-123456789012-us-west-1".into());
         assert_eq!(find(&expected, "versioning").resource, bucket);
         assert_eq!(find(&expected, "versioning").value, json!("Enabled"));
@@ -209,7 +231,7 @@ mod tests {
 
     #[test]
     fn comparison_statuses_and_details() {
-        let expected = expected(&rendered(), "123456789012", "us-west-1");
+        let expected = expected(&rendered(), "123456789012", "us-west-1", &BTreeMap::new());
         let tags = find(&expected, "tags").clone();
         let mut live = tags.value.clone();
         live["team"] = json!("x");

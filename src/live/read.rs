@@ -266,7 +266,7 @@ async fn read_bucket(aws: &Aws, bucket: &str, property: &str) -> Result<Option<V
             let tags: serde_json::Map<String, Value> = out
                 .tag_set
                 .into_iter()
-                .filter(|t| !t.key.starts_with("aws:"))
+                .filter(|t| !super::is_aws_tag(&t.key))
                 .map(|t| (t.key, json!(t.value)))
                 .collect();
             Value::Object(tags)

@@ -2,6 +2,7 @@
 //! (Pending template changes go through the normal deploy path instead, with its data guard.)
 
 use anyhow::{Context, Result};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -248,12 +249,21 @@ async fn revert_one(aws: &Aws, f: &Finding) -> Result<Option<String>> {
             "PutBucketNotificationConfiguration"
         }
         (Resource::Bucket(b), "tags") => {
-            let tags: Vec<Tag> = e
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build().ok())
-                .collect();
+            // PutBucketTagging replaces the whole set, and AWS refuses a set that drops its own `aws:` tags
+            // (`InvalidTag`: system tags cannot be removed by requester): they go back unchanged.
+            let current = match aws.s3.get_bucket_tagging().bucket(b).send().await {
+                Ok(out) => out.tag_set,
+                Err(err) if err.code() == Some("NoSuchTagSet") => Vec::new(),
+                Err(err) => return Err(aws_error(err, "GetBucketTagging")),
+            };
+            let mut tags: Vec<Tag> = current.into_iter().filter(|t| super::is_aws_tag(&t.key)).collect();
+            tags.extend(
+                e.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| !super::is_aws_tag(k))
+                    .filter_map(|(k, v)| Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build().ok()),
+            );
             aws.s3
                 .put_bucket_tagging()
                 .bucket(b)

@@ -103,6 +103,7 @@ mod tests {
             id: "arn:aws:cloudformation:us-east-1:000000000000:stack/call-data-local-pr-1/x".into(),
             name: "call-data-local-pr-1".into(),
             status: "CREATE_COMPLETE".into(),
+            stack_status: aws_sdk_cloudformation::types::StackStatus::CreateComplete,
             health: Health::Ready,
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
             outputs: BTreeMap::new(),

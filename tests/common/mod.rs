@@ -1,6 +1,8 @@
 //! Shared fixtures for integration tests: the local emulator, scratch env directories, and running the CLI.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
