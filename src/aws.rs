@@ -3,6 +3,7 @@
 //! Nothing else in the tool knows whether it talks to AWS or to an emulator; commands receive an [`Aws`].
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +12,10 @@ use anyhow::{Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
+use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
@@ -78,17 +83,36 @@ impl Aws {
         Ok(Aws::from_sdk(sdk, region, endpoint))
     }
 
-    /// Clients from an existing SDK config (tests build one around mock or emulator settings).
+    /// Clients from an existing SDK config (tests build one around mock or emulator settings). Every client shares
+    /// one retry quota and knows the throttling codes the SDK's own list lacks: [`retry_config`] is the tool's only
+    /// retry policy.
     pub fn from_sdk(sdk: SdkConfig, region: String, endpoint: Option<String>) -> Aws {
+        let partition = retry_partition();
         // Emulators and custom endpoints do not serve virtual-hosted bucket names.
-        let s3_config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(endpoint.is_some()).build();
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(endpoint.is_some())
+            .retry_partition(partition.clone())
+            .build();
+        let sns = aws_sdk_sns::config::Builder::from(&sdk)
+            .retry_partition(partition.clone())
+            .retry_classifier(throttling::<aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesError>())
+            .retry_classifier(throttling::<aws_sdk_sns::operation::set_topic_attributes::SetTopicAttributesError>())
+            .build();
         Aws {
-            cfn: aws_sdk_cloudformation::Client::new(&sdk),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
-            iam: aws_sdk_iam::Client::new(&sdk),
-            sts: aws_sdk_sts::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            sns: aws_sdk_sns::Client::new(&sdk),
+            cfn: aws_sdk_cloudformation::Client::from_conf(
+                aws_sdk_cloudformation::config::Builder::from(&sdk).retry_partition(partition.clone()).build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&sdk).retry_partition(partition.clone()).build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&sdk).retry_partition(partition.clone()).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk).retry_partition(partition).build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(sns),
             sdk,
             region,
             endpoint,
@@ -232,56 +256,66 @@ pub fn not_implemented<E>(
     error.raw_response().is_some_and(|r| r.status().as_u16() == 501)
 }
 
-/// Throttling codes the SDK's standard retry does not recognise: SQS's `OverLimit` (HTTP 403) and SNS's
-/// `Throttled` (HTTP 429), which the local emulator uses for simulated throttling.
-const EXTRA_THROTTLING_CODES: &[&str] = &["OverLimit", "Throttled", "RequestThrottled"];
+/// Throttling codes AWS sends that the SDK's standard list (`aws_runtime::retries::classifiers::THROTTLING_ERRORS`)
+/// lacks: SNS answers `Throttled`
+/// (HTTP 429, its `ThrottledException`). SQS's `OverLimit` is deliberately not here: on AWS it means a quota is
+/// reached (in-flight messages, permissions), which a retry within seconds does not fix.
+pub const EXTRA_THROTTLING_CODES: &[&str] = &["Throttled"];
 
-/// Runs `call` again, with backoff, while it fails with one of [`EXTRA_THROTTLING_CODES`] (at most 6 attempts).
-pub async fn retry_throttled<T, E, F, Fut>(mut call: F) -> Result<T, E>
+/// Classifies operation error `E` with one of [`EXTRA_THROTTLING_CODES`] as throttling, so the standard strategy
+/// retries it with backoff like the SDK's own codes. The SDK classifies errors per operation type, so a client gets
+/// one per operation the tool calls on it.
+struct ExtraThrottling<E>(PhantomData<fn() -> E>);
+
+impl<E> std::fmt::Debug for ExtraThrottling<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtraThrottling")
+    }
+}
+
+impl<E> ClassifyRetry for ExtraThrottling<E>
 where
-    E: ProvideErrorMetadata,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    let mut delay = Duration::from_millis(100);
-    for _ in 0..5 {
-        match call().await {
-            Err(e) if e.code().is_some_and(|c| EXTRA_THROTTLING_CODES.contains(&c)) => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            other => return other,
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
+        let code = OrchestratorError::as_operation_error(error).and_then(|e| e.downcast_ref::<E>()).and_then(|e| e.code());
+        match code {
+            Some(code) if EXTRA_THROTTLING_CODES.contains(&code) => RetryAction::throttling_error(),
+            _ => RetryAction::NoActionIndicated,
         }
     }
-    call().await
+
+    fn name(&self) -> &'static str {
+        "provision: extra throttling codes"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_before(RetryClassifierPriority::modeled_as_retryable_classifier())
+    }
+}
+
+fn throttling<E>() -> ExtraThrottling<E> {
+    ExtraThrottling(PhantomData)
+}
+
+/// The retry quota every client of one run shares. The SDK's default bucket (500 tokens, 5 per throttled retry,
+/// never refilled by time) runs dry in a long throttled teardown and then stops retrying at all; this one refills
+/// 50 tokens a second, so retries stay bounded by `--max-attempts` per call instead.
+fn retry_partition() -> RetryPartition {
+    static PARTITION: std::sync::OnceLock<RetryPartition> = std::sync::OnceLock::new();
+    PARTITION
+        .get_or_init(|| {
+            RetryPartition::custom("provision")
+                .token_bucket(TokenBucket::builder().capacity(1_000).refill_rate(50.0).build())
+                .build()
+        })
+        .clone()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    /// Regression: simulated SQS throttling (`OverLimit`, HTTP 403) failed a self-healing deploy's live check.
-    #[tokio::test]
-    async fn sqs_and_sns_throttling_codes_are_retried() {
-        let mut calls = 0;
-        let result: Result<u32, ErrorMetadata> = retry_throttled(|| {
-            calls += 1;
-            let n = calls;
-            async move { if n < 3 { Err(ErrorMetadata::builder().code("OverLimit").build()) } else { Ok(n) } }
-        })
-        .await;
-        assert_eq!(result.unwrap(), 3);
-
-        let mut calls = 0;
-        let result: Result<u32, ErrorMetadata> = retry_throttled(|| {
-            calls += 1;
-            async { Err(ErrorMetadata::builder().code("AccessDenied").build()) }
-        })
-        .await;
-        assert_eq!(result.unwrap_err().code(), Some("AccessDenied"));
-        assert_eq!(calls, 1);
-    }
 
     /// Envs checked together that are reached the same way make one connection and one account lookup.
     #[tokio::test(start_paused = true)]

@@ -227,17 +227,15 @@ pub async fn cloudformation_drift(
         }
         delay = (delay * 2).min(Duration::from_secs(2));
     }
-    let mut token = None;
-    loop {
-        let page = cfn
-            .describe_stack_resource_drifts()
-            .stack_name(stack)
-            .stack_resource_drift_status_filters(StackResourceDriftStatus::Modified)
-            .stack_resource_drift_status_filters(StackResourceDriftStatus::Deleted)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "DescribeStackResourceDrifts"))?;
+    let mut pages = cfn
+        .describe_stack_resource_drifts()
+        .stack_name(stack)
+        .stack_resource_drift_status_filters(StackResourceDriftStatus::Modified)
+        .stack_resource_drift_status_filters(StackResourceDriftStatus::Deleted)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error(e, "DescribeStackResourceDrifts"))?;
         for drift in page.stack_resource_drifts.unwrap_or_default() {
             let status = drift.stack_resource_drift_status.map(|s| s.as_str().to_string()).unwrap_or_default();
             let resource = format!(
@@ -267,11 +265,8 @@ pub async fn cloudformation_drift(
                 });
             }
         }
-        token = page.next_token;
-        if token.is_none() {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// Reverts live drift directly, then checks again. Returns what was changed and the fresh live findings.

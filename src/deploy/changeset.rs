@@ -136,35 +136,23 @@ pub async fn create(cfn: &Client, request: &Request<'_>, timeout: Duration) -> R
 /// Every change of a change set, across pages.
 pub async fn describe(cfn: &Client, stack: &str, id: &str) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
-    let mut token = None;
-    loop {
-        let page = cfn
-            .describe_change_set()
-            .change_set_name(id)
-            .stack_name(stack)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "DescribeChangeSet"))?;
-        for change in page.changes.unwrap_or_default() {
-            let Some(rc) = change.resource_change else { continue };
-            let mut properties: Vec<String> =
-                rc.details.unwrap_or_default().into_iter().filter_map(|d| d.target.and_then(|t| t.name)).collect();
-            properties.sort();
-            properties.dedup();
-            changes.push(Change {
-                logical_id: rc.logical_resource_id.unwrap_or_default(),
-                resource_type: rc.resource_type.unwrap_or_default(),
-                action: rc.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
-                replacement: rc.replacement.map(|r| r.as_str().to_string()),
-                properties,
-            });
-        }
-        token = page.next_token;
-        if token.is_none() {
-            return Ok(changes);
-        }
+    let mut pages = cfn.describe_change_set().change_set_name(id).stack_name(stack).into_paginator().items().send();
+    while let Some(change) = pages.next().await {
+        let change = change.map_err(|e| aws_error(e, "DescribeChangeSet"))?;
+        let Some(rc) = change.resource_change else { continue };
+        let mut properties: Vec<String> =
+            rc.details.unwrap_or_default().into_iter().filter_map(|d| d.target.and_then(|t| t.name)).collect();
+        properties.sort();
+        properties.dedup();
+        changes.push(Change {
+            logical_id: rc.logical_resource_id.unwrap_or_default(),
+            resource_type: rc.resource_type.unwrap_or_default(),
+            action: rc.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
+            replacement: rc.replacement.map(|r| r.as_str().to_string()),
+            properties,
+        });
     }
+    Ok(changes)
 }
 
 /// Deletes a change set; failure to clean up is not worth failing the command for.

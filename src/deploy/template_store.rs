@@ -236,7 +236,8 @@ impl TemplateStore {
                 return Err(aws_error(e, "CreateBucket").context(self.foreign(bucket)));
             }
             Err(e) => {
-                return Err(self.owned_elsewhere(bucket, e, "CreateBucket"))
+                // The bucket does not exist (HeadBucket said so): a denial here is about these credentials.
+                return Err(aws_error(e, "CreateBucket"))
                     .with_context(|| format!("cannot create template bucket {bucket}"));
             }
         }

@@ -127,3 +127,125 @@ fn aws_tags_are_recognised_in_any_case() {
     assert!(!is_aws_tag("aws-cdk:auto-delete-objects"));
     assert!(!is_aws_tag("aw"));
 }
+
+/// Regression: the IAM lists were read as one page (`MaxItems` 1000 and no marker); IAM may truncate any page
+/// (`IsTruncated` with a `Marker`) whatever MaxItems asks, so attachments past the first page were never seen.
+#[tokio::test]
+async fn every_iam_list_follows_its_markers() {
+    use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+    use aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyOutput;
+    use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
+    use aws_sdk_iam::types::{AttachedPolicy, PolicyRole, PolicyUser};
+
+    let policy = |arn: &str| AttachedPolicy::builder().policy_arn(arn).build();
+    let attached = mock!(aws_sdk_iam::Client::list_attached_role_policies)
+        .sequence()
+        .output(move || {
+            ListAttachedRolePoliciesOutput::builder().attached_policies(policy("arn:p/b")).is_truncated(true).marker("m1").build()
+        })
+        .output(move || ListAttachedRolePoliciesOutput::builder().attached_policies(policy("arn:p/a")).build())
+        .build();
+    let inline = mock!(aws_sdk_iam::Client::list_role_policies)
+        .sequence()
+        .output(|| ListRolePoliciesOutput::builder().policy_names("z").is_truncated(true).marker("m1").build().unwrap())
+        .output(|| ListRolePoliciesOutput::builder().policy_names("y").build().unwrap())
+        .build();
+    let entities = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .sequence()
+        .output(|| {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_roles(PolicyRole::builder().role_name("writer").build())
+                .is_truncated(true)
+                .marker("m1")
+                .build()
+        })
+        .output(|| {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_roles(PolicyRole::builder().role_name("reader").build())
+                .policy_users(PolicyUser::builder().user_name("ops").build())
+                .build()
+        })
+        .build();
+    let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+    let mut aws = Aws::from_sdk(sdk, REGION.into(), None);
+    aws.iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&attached, &inline, &entities]);
+
+    let wanted = |resource: Resource, property: &'static str| Expected { resource, property, value: json!(null) };
+    let role = || Resource::Role("writer".into());
+    let arn = || Resource::Policy("arn:aws:iam::123456789012:policy/p".into());
+    let actual = read::read_all(
+        &aws,
+        &[
+            wanted(role(), "attached_policies"),
+            wanted(role(), "inline_policies"),
+            wanted(arn(), "attached_roles"),
+            wanted(arn(), "attached_users"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        actual,
+        [
+            Some(json!(["arn:p/a", "arn:p/b"])),
+            Some(json!(["y", "z"])),
+            Some(json!(["reader", "writer"])),
+            Some(json!(["ops"])),
+        ]
+    );
+    assert_eq!([attached.num_calls(), inline.num_calls(), entities.num_calls()], [2, 2, 2]);
+}
+
+/// A managed policy keeps at most five versions. Their list comes in pages too: with five versions over two
+/// pages, the revert must still make room (delete the oldest non-default) before it adds the config's version.
+#[tokio::test]
+async fn a_policy_revert_sees_versions_on_every_page() {
+    use aws_sdk_iam::operation::create_policy_version::CreatePolicyVersionOutput;
+    use aws_sdk_iam::operation::delete_policy_version::DeletePolicyVersionOutput;
+    use aws_sdk_iam::operation::list_policy_versions::ListPolicyVersionsOutput;
+    use aws_sdk_iam::types::PolicyVersion;
+
+    let version = |id: &str, secs: i64, default: bool| {
+        PolicyVersion::builder()
+            .version_id(id)
+            .is_default_version(default)
+            .create_date(aws_smithy_types::DateTime::from_secs(secs))
+            .build()
+    };
+    let versions = mock!(aws_sdk_iam::Client::list_policy_versions)
+        .sequence()
+        .output(move || {
+            ListPolicyVersionsOutput::builder()
+                .versions(version("v5", 50, true))
+                .versions(version("v4", 40, false))
+                .versions(version("v3", 30, false))
+                .is_truncated(true)
+                .marker("m1")
+                .build()
+        })
+        .output(move || {
+            ListPolicyVersionsOutput::builder().versions(version("v2", 20, false)).versions(version("v1", 10, false)).build()
+        })
+        .build();
+    let delete = mock!(aws_sdk_iam::Client::delete_policy_version)
+        .match_requests(|r| r.version_id() == Some("v1"))
+        .then_output(|| DeletePolicyVersionOutput::builder().build());
+    let create = mock!(aws_sdk_iam::Client::create_policy_version)
+        .then_output(|| CreatePolicyVersionOutput::builder().build());
+    let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+    let mut aws = Aws::from_sdk(sdk, REGION.into(), None);
+    aws.iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&versions, &delete, &create]);
+
+    let finding = Finding {
+        resource: Resource::Policy("arn:aws:iam::123456789012:policy/p".into()),
+        property: "document",
+        status: Status::Differs,
+        expected: json!({ "Version": "2012-10-17", "Statement": [] }),
+        actual: json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow" }] }),
+        detail: None,
+    };
+    revert(&aws, &[finding]).await.unwrap();
+    assert_eq!(versions.num_calls(), 2);
+    assert_eq!(delete.num_calls(), 1, "the oldest version, found on the second page, made room");
+    assert_eq!(create.num_calls(), 1);
+}

@@ -301,25 +301,29 @@ async fn read_role(aws: &Aws, name: &str, property: &str) -> Result<Option<Value
             Err(e) if is(&e, NO_ENTITY) => return Ok(None),
             Err(e) => return Err(aws_error(e, "GetRole")),
         },
-        "attached_policies" => match iam.list_attached_role_policies().role_name(name).max_items(1000).send().await {
-            Ok(out) => {
-                let mut arns: Vec<String> =
-                    out.attached_policies.unwrap_or_default().into_iter().filter_map(|p| p.policy_arn).collect();
-                arns.sort();
-                json!(arns)
+        "attached_policies" => {
+            let pages = iam.list_attached_role_policies().role_name(name).into_paginator().items().send();
+            match pages.collect::<Result<Vec<_>, _>>().await {
+                Ok(attached) => {
+                    let mut arns: Vec<String> = attached.into_iter().filter_map(|p| p.policy_arn).collect();
+                    arns.sort();
+                    json!(arns)
+                }
+                Err(e) if is(&e, NO_ENTITY) => return Ok(None),
+                Err(e) => return Err(aws_error(e, "ListAttachedRolePolicies")),
             }
-            Err(e) if is(&e, NO_ENTITY) => return Ok(None),
-            Err(e) => return Err(aws_error(e, "ListAttachedRolePolicies")),
-        },
-        "inline_policies" => match iam.list_role_policies().role_name(name).max_items(1000).send().await {
-            Ok(out) => {
-                let mut names = out.policy_names;
-                names.sort();
-                json!(names)
+        }
+        "inline_policies" => {
+            let pages = iam.list_role_policies().role_name(name).into_paginator().items().send();
+            match pages.collect::<Result<Vec<String>, _>>().await {
+                Ok(mut names) => {
+                    names.sort();
+                    json!(names)
+                }
+                Err(e) if is(&e, NO_ENTITY) => return Ok(None),
+                Err(e) => return Err(aws_error(e, "ListRolePolicies")),
             }
-            Err(e) if is(&e, NO_ENTITY) => return Ok(None),
-            Err(e) => return Err(aws_error(e, "ListRolePolicies")),
-        },
+        }
         _ => return Ok(None),
     };
     Ok(Some(value))
@@ -371,26 +375,27 @@ async fn policy_document(aws: &Aws, arn: &str) -> Result<Option<Value>> {
     ))
 }
 
-/// The roles and users a policy is attached to, sorted; None when the policy does not exist.
+/// The roles and users a policy is attached to, sorted, across every page; None when the policy does not exist.
 async fn policy_entities(aws: &Aws, arn: &str) -> Result<Option<(Vec<String>, Vec<String>)>> {
-    match aws.iam.list_entities_for_policy().policy_arn(arn).max_items(1000).send().await {
-        Ok(out) => {
-            let mut roles: Vec<String> =
-                out.policy_roles.unwrap_or_default().into_iter().filter_map(|r| r.role_name).collect();
-            let mut users: Vec<String> =
-                out.policy_users.unwrap_or_default().into_iter().filter_map(|u| u.user_name).collect();
-            roles.sort();
-            users.sort();
-            Ok(Some((roles, users)))
-        }
-        Err(e) if is(&e, NO_ENTITY) => Ok(None),
-        Err(e) => Err(aws_error(e, "ListEntitiesForPolicy")),
+    let mut pages = aws.iam.list_entities_for_policy().policy_arn(arn).into_paginator().send();
+    let (mut roles, mut users) = (Vec::new(), Vec::new());
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if is(&e, NO_ENTITY) => return Ok(None),
+            Err(e) => return Err(aws_error(e, "ListEntitiesForPolicy")),
+        };
+        roles.extend(page.policy_roles.unwrap_or_default().into_iter().filter_map(|r| r.role_name));
+        users.extend(page.policy_users.unwrap_or_default().into_iter().filter_map(|u| u.user_name));
     }
+    roles.sort();
+    users.sort();
+    Ok(Some((roles, users)))
 }
 
 /// The URL of a queue by name; None when it does not exist.
 pub async fn queue_url(aws: &Aws, name: &str) -> Result<Option<String>> {
-    match crate::aws::retry_throttled(|| aws.sqs.get_queue_url().queue_name(name).send()).await {
+    match aws.sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => Ok(out.queue_url),
         Err(e) if is(&e, &["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"]) => Ok(None),
         Err(e) => Err(aws_error(e, "GetQueueUrl")),
@@ -400,16 +405,15 @@ pub async fn queue_url(aws: &Aws, name: &str) -> Result<Option<String>> {
 async fn read_queue(aws: &Aws, name: &str, properties: &[&str]) -> Result<Vec<Option<Value>>> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let Some(url) = queue_url(aws, name).await? else { return Ok(vec![None; properties.len()]) };
-    let out = crate::aws::retry_throttled(|| {
-        aws.sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::Policy)
-            .attribute_names(QueueAttributeName::SqsManagedSseEnabled)
-            .send()
-    })
-    .await
-    .map_err(|e| aws_error(e, "GetQueueAttributes"))?;
+    let out = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::Policy)
+        .attribute_names(QueueAttributeName::SqsManagedSseEnabled)
+        .send()
+        .await
+        .map_err(|e| aws_error(e, "GetQueueAttributes"))?;
     let attributes = out.attributes.unwrap_or_default();
     Ok(properties
         .iter()
@@ -424,7 +428,7 @@ async fn read_queue(aws: &Aws, name: &str, properties: &[&str]) -> Result<Vec<Op
 }
 
 async fn read_topic(aws: &Aws, arn: &str, property: &str) -> Result<Option<Value>> {
-    let out = match crate::aws::retry_throttled(|| aws.sns.get_topic_attributes().topic_arn(arn).send()).await {
+    let out = match aws.sns.get_topic_attributes().topic_arn(arn).send().await {
         Ok(out) => out,
         Err(e) if is(&e, &["NotFound"]) => return Ok(None),
         Err(e) => return Err(aws_error(e, "GetTopicAttributes")),

@@ -332,15 +332,16 @@ async fn revert_one(aws: &Aws, f: &Finding) -> Result<Option<String>> {
         }
         (Resource::Policy(arn), "document") => {
             // A managed policy keeps at most 5 versions: make room by deleting the oldest non-default one.
-            let versions = aws
+            let versions: Vec<_> = aws
                 .iam
                 .list_policy_versions()
                 .policy_arn(arn)
+                .into_paginator()
+                .items()
                 .send()
+                .collect::<Result<_, _>>()
                 .await
-                .map_err(|e| aws_error(e, "ListPolicyVersions"))?
-                .versions
-                .unwrap_or_default();
+                .map_err(|e| aws_error(e, "ListPolicyVersions"))?;
             if versions.len() >= 5 {
                 let mut old: Vec<_> = versions.iter().filter(|v| !v.is_default_version).collect();
                 old.sort_by_key(|v| v.create_date.map(|d| d.secs()));

@@ -417,40 +417,29 @@ async fn simulate(
     resource_policy: Option<&str>,
 ) -> Result<BTreeMap<(String, String), Observed>, Simulation> {
     let mut decisions = BTreeMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let result = ctx
-            .clients
-            .iam
-            .simulate_principal_policy()
-            .policy_source_arn(principal)
-            .set_action_names(Some(actions.to_vec()))
-            .set_resource_arns(Some(resources.to_vec()))
-            .set_context_entries(Some(context.to_vec()))
-            .set_resource_policy(resource_policy.map(str::to_string))
-            .set_marker(marker.clone())
-            .send()
-            .await;
-        let output = match result {
-            Ok(output) => output,
-            Err(e) => return Err(simulation_error(e)),
+    let mut results = ctx
+        .clients
+        .iam
+        .simulate_principal_policy()
+        .policy_source_arn(principal)
+        .set_action_names(Some(actions.to_vec()))
+        .set_resource_arns(Some(resources.to_vec()))
+        .set_context_entries(Some(context.to_vec()))
+        .set_resource_policy(resource_policy.map(str::to_string))
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(result) = results.next().await {
+        let result = result.map_err(simulation_error)?;
+        let observed = match result.eval_decision() {
+            PolicyEvaluationDecisionType::Allowed => Observed::Allow,
+            PolicyEvaluationDecisionType::ExplicitDeny | PolicyEvaluationDecisionType::ImplicitDeny => Observed::Deny,
+            other => Observed::Error(format!("unknown decision {}", other.as_str())),
         };
-        for result in output.evaluation_results() {
-            let observed = match result.eval_decision() {
-                PolicyEvaluationDecisionType::Allowed => Observed::Allow,
-                PolicyEvaluationDecisionType::ExplicitDeny | PolicyEvaluationDecisionType::ImplicitDeny => {
-                    Observed::Deny
-                }
-                other => Observed::Error(format!("unknown decision {}", other.as_str())),
-            };
-            let resource = result.eval_resource_name().unwrap_or_default().to_string();
-            decisions.insert((result.eval_action_name().to_string(), resource), observed);
-        }
-        match (output.is_truncated, output.marker) {
-            (true, Some(next)) => marker = Some(next),
-            _ => return Ok(decisions),
-        }
+        let resource = result.eval_resource_name().unwrap_or_default().to_string();
+        decisions.insert((result.eval_action_name().to_string(), resource), observed);
     }
+    Ok(decisions)
 }
 
 fn simulation_error<E>(error: aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> Simulation

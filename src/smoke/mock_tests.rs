@@ -324,10 +324,12 @@ async fn cleanup_pages_through_versions_and_markers_until_nothing_is_left() {
     );
 }
 
-/// Regression: SQS throttling (`OverLimit`, HTTP 403, which the SDK does not retry) on ReceiveMessage failed the
-/// notification check under the emulator's simulated throttling.
+/// `OverLimit` on ReceiveMessage means the queue's in-flight quota is reached on AWS (a quota, not a rate, so the
+/// SDK does not retry it); it clears as messages are deleted or become visible again, so the notification wait
+/// polls again until its deadline instead of failing the check. (The emulator also uses it for simulated
+/// throttling.)
 #[tokio::test]
-async fn a_throttled_receive_is_retried_while_waiting_for_the_notification() {
+async fn an_over_limit_receive_is_polled_again_while_waiting_for_the_notification() {
     use aws_sdk_sqs::operation::receive_message::{ReceiveMessageError, ReceiveMessageOutput};
     use aws_sdk_sqs::types::Message;
 

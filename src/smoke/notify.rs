@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::keys::Layout;
 use super::{Check, Ctx};
 use crate::aws::aws_error;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::config::{EventKind, Notification, Target};
 use crate::render::pascal;
 
@@ -165,18 +166,26 @@ pub(super) async fn wait_for(
         }
         // Whole seconds, at least 1 (0 would be a short poll, spinning), at most SQS's 20.
         let wait = remaining.max(Duration::from_secs(1)).as_secs().min(20);
-        let received = crate::aws::retry_throttled(|| {
-            ctx.clients
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
-                .visibility_timeout(VISIBILITY_SECS)
-                .send()
-        })
-        .await
-        .map_err(|e| aws_error(e, "ReceiveMessage").to_string())?;
+        let received = ctx
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
+            .visibility_timeout(VISIBILITY_SECS)
+            .send()
+            .await;
+        let received = match received {
+            Ok(received) => received,
+            // The queue's in-flight quota is reached (AWS's `OverLimit`): it clears as messages are deleted or
+            // become visible again, so the wait polls again until its deadline rather than failing the check.
+            Err(e) if e.code() == Some("OverLimit") => {
+                tokio::time::sleep(remaining.min(Duration::from_millis(500))).await;
+                continue;
+            }
+            Err(e) => return Err(aws_error(e, "ReceiveMessage").to_string()),
+        };
         for message in received.messages() {
             let records = records(message.body().unwrap_or_default());
             let ours = !records.is_empty() && records.iter().all(|r| ctx.layout.owns(&r.key));

@@ -81,35 +81,23 @@ impl Managed {
 /// Every stack of the region that carries `managed-by=provision` (DescribeStacks, all pages).
 pub async fn managed_stacks(cfn: &Client) -> Result<Vec<Managed>> {
     let mut found = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = cfn
-            .describe_stacks()
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "DescribeStacks"))
-            .context("cannot list the stacks of the region")?;
-        for stack in page.stacks.unwrap_or_default() {
-            let tags: BTreeMap<String, String> =
-                stack.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect();
-            let outputs: BTreeMap<String, String> = stack
-                .outputs
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|o| Some((o.output_key?, o.output_value?)))
-                .collect();
-            let created = stack.creation_time.and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok());
-            let status = stack.stack_status.map(|s| s.as_str().to_string()).unwrap_or_default();
-            let name = stack.stack_name.unwrap_or_default();
-            let id = stack.stack_id.unwrap_or_default();
-            if let Some(managed) = Managed::from_parts(&name, &id, &status, &tags, &outputs, created) {
-                found.push(managed);
-            }
-        }
-        token = page.next_token.filter(|t| !t.is_empty());
-        if token.is_none() {
-            break;
+    let mut stacks = cfn.describe_stacks().into_paginator().items().send();
+    while let Some(stack) = stacks.next().await {
+        let stack = stack.map_err(|e| aws_error(e, "DescribeStacks")).context("cannot list the stacks of the region")?;
+        let tags: BTreeMap<String, String> =
+            stack.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect();
+        let outputs: BTreeMap<String, String> = stack
+            .outputs
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| Some((o.output_key?, o.output_value?)))
+            .collect();
+        let created = stack.creation_time.and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok());
+        let status = stack.stack_status.map(|s| s.as_str().to_string()).unwrap_or_default();
+        let name = stack.stack_name.unwrap_or_default();
+        let id = stack.stack_id.unwrap_or_default();
+        if let Some(managed) = Managed::from_parts(&name, &id, &status, &tags, &outputs, created) {
+            found.push(managed);
         }
     }
     found.sort_by(|a, b| (&a.env, &a.instance, &a.stack).cmp(&(&b.env, &b.instance, &b.stack)));

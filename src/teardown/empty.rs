@@ -6,7 +6,6 @@
 //! multipart uploads (ListMultipartUploads + AbortMultipartUpload); passes repeat until a listing comes back empty.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -24,9 +23,6 @@ use crate::aws::aws_error;
 pub const MAX_BATCH: usize = 1000;
 /// How many per-key errors a report keeps as examples.
 const KEPT_ERRORS: usize = 20;
-/// Repeats of a whole call after the SDK's own retries gave up on throttling (or a timeout, or a lost connection).
-const EXTRA_ATTEMPTS: u32 = 4;
-
 /// How hard to push.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -229,39 +225,6 @@ fn decoder(encoding: Option<&EncodingType>) -> fn(&str) -> String {
     if encoding == Some(&EncodingType::Url) { url_decode } else { str::to_string }
 }
 
-/// Error codes that mean "too fast, try again later".
-fn throttling_code(code: &str) -> bool {
-    matches!(
-        code,
-        "Throttling"
-            | "ThrottlingException"
-            | "ThrottledException"
-            | "RequestThrottled"
-            | "RequestThrottledException"
-            | "TooManyRequestsException"
-            | "RequestLimitExceeded"
-            | "SlowDown"
-            | "ServiceUnavailable"
-    )
-}
-
-/// Whether a call failed for being throttled (or timed out, or lost its connection), so that repeating it after a
-/// pause may succeed. Other server errors were already retried by the SDK and are not repeated again.
-pub fn is_throttled<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
-    match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let err = service.err();
-            status == 429
-                || status == 503
-                || err.code().is_some_and(throttling_code)
-                || err.message().is_some_and(|m| m.contains("Rate exceeded"))
-        }
-        _ => false,
-    }
-}
-
 /// Whether XML 1.0 can carry the key at all. DeleteObjects sends keys in an XML body, so keys with other control
 /// characters must be deleted one by one (DeleteObject puts the key in the URL).
 pub fn xml_safe(key: &str) -> bool {
@@ -279,28 +242,6 @@ fn clip(text: String) -> String {
 
 fn code_is<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>, code: &str) -> bool {
     error.code() == Some(code)
-}
-
-/// Runs a call, repeating it with backoff while it is throttled (on top of the SDK's own retries, whose retry quota
-/// a long throttled run can exhaust).
-async fn retrying<T, E, F, Fut>(mut call: F) -> Result<T, SdkError<E, HttpResponse>>
-where
-    E: ProvideErrorMetadata,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-{
-    let mut delay = Duration::from_millis(500);
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Err(e) if attempt < EXTRA_ATTEMPTS && is_throttled(&e) => {
-                attempt += 1;
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Why a per-key error means deleting cannot succeed, so the engine stops instead of half-deleting.
@@ -341,9 +282,7 @@ async fn delete_batch(s3: Client, bucket: String, batch: Vec<Entry>) -> BatchRes
     let (batch, singles): (Vec<Entry>, Vec<Entry>) = batch.into_iter().partition(|e| xml_safe(&e.key));
     let mut result = if batch.is_empty() { BatchResult::default() } else { delete_many(&s3, &bucket, batch).await };
     for entry in singles {
-        let deleted = retrying(|| {
-            s3.delete_object().bucket(&bucket).key(&entry.key).set_version_id(entry.version_id.clone()).send()
-        })
+        let deleted = s3.delete_object().bucket(&bucket).key(&entry.key).set_version_id(entry.version_id.clone()).send()
         .await;
         match deleted {
             Ok(_) if entry.delete_marker => result.delete_markers += 1,
@@ -383,7 +322,7 @@ async fn delete_many(s3: &Client, bucket: &str, batch: Vec<Entry>) -> BatchResul
             };
         }
     };
-    let result = retrying(|| s3.delete_objects().bucket(bucket).delete(delete.clone()).send()).await;
+    let result = s3.delete_objects().bucket(bucket).delete(delete).send().await;
     let output = match result {
         Ok(output) => output,
         Err(e) if code_is(&e, "NoSuchBucket") => return BatchResult { gone: true, ..Default::default() },
@@ -505,16 +444,14 @@ async fn list_versions(
     bucket: &str,
     at: &Markers,
 ) -> Result<VersionPage, SdkError<aws_sdk_s3::operation::list_object_versions::ListObjectVersionsError, HttpResponse>> {
-    let output = retrying(|| {
-        s3.list_object_versions()
+    let output = s3.list_object_versions()
             .bucket(bucket)
             .max_keys(MAX_BATCH as i32)
             .encoding_type(EncodingType::Url)
             .set_key_marker(at.key.clone())
             .set_version_id_marker(at.id.clone())
             .send()
-    })
-    .await?;
+        .await?;
     let decode = decoder(output.encoding_type());
     let mut entries = Vec::with_capacity(output.versions().len() + output.delete_markers().len());
     for v in output.versions() {
@@ -596,7 +533,7 @@ async fn sweep_versions(
 async fn abort_upload(s3: Client, bucket: String, key: String, raw_key: String, id: String) -> Result<bool, String> {
     let abort = |key: String| {
         let (s3, bucket, id) = (&s3, &bucket, &id);
-        async move { retrying(|| s3.abort_multipart_upload().bucket(bucket).key(&key).upload_id(id).send()).await }
+        async move { s3.abort_multipart_upload().bucket(bucket).key(&key).upload_id(id).send().await }
     };
     let mut result = abort(key.clone()).await;
     // Some S3 implementations announce EncodingType=url yet send upload keys unencoded: try the key as it was sent.
@@ -641,15 +578,13 @@ async fn sweep_uploads(
             }
         };
     loop {
-        let listed = retrying(|| {
-            s3.list_multipart_uploads()
+        let listed = s3.list_multipart_uploads()
                 .bucket(bucket)
                 .max_uploads(MAX_BATCH as i32)
                 .encoding_type(EncodingType::Url)
                 .set_key_marker(at.key.clone())
                 .set_upload_id_marker(at.id.clone())
                 .send()
-        })
         .await;
         let output = match listed {
             Ok(output) => output,
@@ -762,7 +697,7 @@ pub enum ObjectLock {
 
 /// Reads a bucket's Object Lock configuration (read-only).
 pub async fn object_lock(s3: &Client, bucket: &str) -> Result<ObjectLock> {
-    let result = retrying(|| s3.get_object_lock_configuration().bucket(bucket).send()).await;
+    let result = s3.get_object_lock_configuration().bucket(bucket).send().await;
     let output = match result {
         Ok(output) => output,
         Err(e) if code_is(&e, "ObjectLockConfigurationNotFoundError") => return Ok(ObjectLock::Off),

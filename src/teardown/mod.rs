@@ -64,31 +64,26 @@ impl std::fmt::Display for Resource {
 
 /// Every resource of a stack (all pages).
 pub async fn stack_resources(cfn: &Cfn, stack: &str) -> Result<Vec<Resource>> {
-    let mut resources = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = cfn
-            .list_stack_resources()
-            .stack_name(stack)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "ListStackResources"))
-            .with_context(|| format!("cannot list the resources of stack {stack}"))?;
-        for r in page.stack_resource_summaries.unwrap_or_default() {
-            resources.push(Resource {
-                logical_id: r.logical_resource_id.unwrap_or_default(),
-                resource_type: r.resource_type.unwrap_or_default(),
-                physical_id: r.physical_resource_id.filter(|p| !p.is_empty()),
-                status: r.resource_status.map(|s| s.as_str().to_string()).unwrap_or_default(),
-                reason: r.resource_status_reason,
-            });
-        }
-        token = page.next_token.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(resources);
-        }
-    }
+    let summaries: Vec<_> = cfn
+        .list_stack_resources()
+        .stack_name(stack)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(|e| aws_error(e, "ListStackResources"))
+        .with_context(|| format!("cannot list the resources of stack {stack}"))?;
+    Ok(summaries
+        .into_iter()
+        .map(|r| Resource {
+            logical_id: r.logical_resource_id.unwrap_or_default(),
+            resource_type: r.resource_type.unwrap_or_default(),
+            physical_id: r.physical_resource_id.filter(|p| !p.is_empty()),
+            status: r.resource_status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            reason: r.resource_status_reason,
+        })
+        .collect())
 }
 
 /// What [`inspect`] found.

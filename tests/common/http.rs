@@ -2,7 +2,7 @@
 //! loopback proxy in front of the emulator that can be cut. Handles what the SDK sends and the emulator answers:
 //! bodies framed by `Content-Length`, chunked, or (responses) by the end of the connection.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -201,17 +201,26 @@ impl Shared {
                 break;
             }
             let Ok(Some(response)) = read_message(&mut BufReader::new(upstream), true) else { break };
-            if self.cut.load(Ordering::SeqCst) || writer.write_all(&response.raw).and_then(|()| writer.flush()).is_err()
-            {
-                break;
-            }
             let action = request.action();
-            self.actions.lock().unwrap().push(action.clone());
-            if self.cut_after.as_deref() == Some(action.as_str()) {
-                self.cut();
+            let last = self.cut_after.as_deref() == Some(action.as_str());
+            {
+                // Decided under the lock: once the cut is decided, no other answer gets through, so the operation
+                // recorded last is the last one the client was answered.
+                let mut actions = self.actions.lock().unwrap();
+                if self.cut.load(Ordering::SeqCst) {
+                    break;
+                }
+                if last {
+                    self.cut.store(true, Ordering::SeqCst);
+                }
+                actions.push(action);
+            }
+            let delivered = writer.write_all(&response.raw).and_then(|()| writer.flush()).is_ok();
+            if last {
+                self.shut();
                 break;
             }
-            if response.closes() {
+            if !delivered || response.closes() {
                 break;
             }
         }
@@ -219,13 +228,20 @@ impl Shared {
     }
 
     fn cut(&self) {
-        if self.cut.swap(true, Ordering::SeqCst) {
-            return;
+        {
+            let _actions = self.actions.lock().unwrap();
+            if self.cut.swap(true, Ordering::SeqCst) {
+                return;
+            }
         }
+        self.shut();
+    }
+
+    /// Shuts every connection and wakes the accepting thread, which then drops the listener (closing the port).
+    fn shut(&self) {
         for client in self.clients.lock().unwrap().drain(..) {
             let _ = client.shutdown(Shutdown::Both);
         }
-        // Wakes the accepting thread, which then drops the listener.
         let _ = TcpStream::connect(&self.address);
     }
 }
