@@ -12,10 +12,10 @@ use anyhow::{Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
-use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
@@ -279,7 +279,8 @@ where
 {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
-        let code = OrchestratorError::as_operation_error(error).and_then(|e| e.downcast_ref::<E>()).and_then(|e| e.code());
+        let code =
+            OrchestratorError::as_operation_error(error).and_then(|e| e.downcast_ref::<E>()).and_then(|e| e.code());
         match code {
             Some(code) if EXTRA_THROTTLING_CODES.contains(&code) => RetryAction::throttling_error(),
             _ => RetryAction::NoActionIndicated,

@@ -7,8 +7,28 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::config::{Config, Encryption};
-use crate::render::{entry_actions, pascal};
+use crate::config::{Config, Encryption, Verb};
+use crate::render::pascal;
+
+/// What each verb may grant on objects under the entry's prefixes. Kept here, apart from the renderer's table
+/// (`Verb::s3_actions`) on purpose: a check that read the renderer's table would agree with every widening of it.
+fn allowed_object_actions(verb: Verb) -> &'static [&'static str] {
+    match verb {
+        Verb::Write => &["s3:PutObject", "s3:AbortMultipartUpload"],
+        Verb::Read => &["s3:GetObject", "s3:GetObjectVersion"],
+        Verb::Delete => &["s3:DeleteObject"],
+        Verb::List => &[],
+    }
+}
+
+/// What each verb may grant on the bucket's KMS key (SSE-KMS only).
+fn allowed_kms_actions(verb: Verb) -> &'static [&'static str] {
+    match verb {
+        Verb::Write => &["kms:GenerateDataKey", "kms:Decrypt"],
+        Verb::Read => &["kms:Decrypt"],
+        Verb::List | Verb::Delete => &[],
+    }
+}
 
 /// One way a rendered template grants more than the config asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +139,12 @@ fn check_entry_policy(
     document: Option<&Value>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let (object_actions, may_list, kms_actions) = entry_actions(config, &entry.verbs);
+    let object_actions: Vec<&str> = entry.verbs.iter().flat_map(|v| allowed_object_actions(*v)).copied().collect();
+    let may_list = entry.verbs.contains(&Verb::List);
+    let kms_actions: Vec<&str> = match config.bucket.encryption {
+        Encryption::SseKms { .. } => entry.verbs.iter().flat_map(|v| allowed_kms_actions(*v)).copied().collect(),
+        Encryption::SseS3 => Vec::new(),
+    };
     let object_arns: BTreeSet<String> = entry.prefixes.iter().map(|p| format!("{bucket}/{p}*")).collect();
     let list_values: BTreeSet<String> = entry.prefixes.iter().map(|p| format!("{p}*")).collect();
     let kms_key = match &config.bucket.encryption {
@@ -230,6 +255,19 @@ mod tests {
         let (config, mut template) = setup();
         statement(&mut template, "WriterPolicy", 0)["Action"] = json!(["s3:PutObject", "s3:GetObject"]);
         assert!(check(&config, &template)[0].problem.contains("grants `s3:GetObject`"));
+    }
+
+    #[test]
+    fn the_check_has_its_own_table_of_what_a_verb_may_grant() {
+        let (config, mut template) = setup();
+        let actions = statement(&mut template, "WriterPolicy", 0)["Action"].clone();
+        assert_eq!(actions, json!(["s3:PutObject", "s3:AbortMultipartUpload"]), "write may abort its own uploads");
+        // What no verb grants, even where the renderer's table said so: the check does not read that table.
+        for widened in ["s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:RestoreObject"] {
+            statement(&mut template, "WriterPolicy", 0)["Action"] = json!(["s3:PutObject", widened]);
+            let problems = check(&config, &template);
+            assert!(problems[0].problem.contains(&format!("grants `{widened}`")), "{problems:?}");
+        }
     }
 
     #[test]

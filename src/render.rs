@@ -565,12 +565,14 @@ mod tests {
         assert!(lifecycle_rules(&config(src)).is_empty());
     }
 
+    /// Regression (AWS): `write` granted only PutObject, so a writer could not abort its own failed multipart
+    /// uploads (AbortMultipartUpload is a separate action); the parts stayed, billed, until the lifecycle rule.
     #[test]
     fn verbs_map_to_exact_actions() {
         let c = config("project: demo\nregion: us-west-1\n");
         let verbs = [Verb::Write, Verb::List].into_iter().collect();
         let (object, list, kms) = entry_actions(&c, &verbs);
-        assert_eq!(object, ["s3:PutObject"]);
+        assert_eq!(object, ["s3:PutObject", "s3:AbortMultipartUpload"]);
         assert!(list);
         assert!(kms.is_empty());
     }

@@ -531,7 +531,8 @@ fn lifted_policy(events_after_execute: Vec<StackEvent>, final_status: StackStatu
     use aws_sdk_cloudformation::operation::{
         create_change_set::CreateChangeSetOutput, describe_change_set::DescribeChangeSetOutput,
         describe_stack_events::DescribeStackEventsOutput, execute_change_set::ExecuteChangeSetOutput,
-        get_stack_policy::GetStackPolicyOutput, get_template::GetTemplateOutput, set_stack_policy::SetStackPolicyOutput,
+        get_stack_policy::GetStackPolicyOutput, get_template::GetTemplateOutput,
+        set_stack_policy::SetStackPolicyOutput,
     };
     let config = config("protected: true\nallow_data_loss: true\n");
     let rendered = provision::render::render(&config).unwrap();
@@ -544,8 +545,7 @@ fn lifted_policy(events_after_execute: Vec<StackEvent>, final_status: StackStatu
         .output(move || described(final_status.clone(), &c2))
         .repeatedly()
         .build();
-    let template =
-        mock!(Client::get_template).then_output(|| GetTemplateOutput::builder().template_body("{}").build());
+    let template = mock!(Client::get_template).then_output(|| GetTemplateOutput::builder().template_body("{}").build());
     let create = mock!(Client::create_change_set).then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
     let describe_cs = mock!(Client::describe_change_set).then_output(|| {
         DescribeChangeSetOutput::builder()

@@ -25,7 +25,11 @@ fn sdk(url: &str) -> SdkConfig {
 
 /// An endpoint that fails the first `failures` requests with `(status, content type, body, extra header)` and
 /// then answers `ok`; returns its URL and the number of requests it saw.
-fn endpoint(failures: usize, error: (&'static str, &'static str, &'static str), ok: &'static str) -> (String, Arc<Mutex<usize>>) {
+fn endpoint(
+    failures: usize,
+    error: (&'static str, &'static str, &'static str),
+    ok: &'static str,
+) -> (String, Arc<Mutex<usize>>) {
     let seen = Arc::new(Mutex::new(0));
     let count = seen.clone();
     let url = common::http::serve(move |_, stream| {
@@ -80,7 +84,8 @@ async fn sns_throttled_is_retried_for_set_topic_attributes_too() {
 /// rate: retrying it within seconds does not help, so it is not throttling and fails at once.
 #[tokio::test]
 async fn sqs_over_limit_is_a_quota_and_not_retried() {
-    const OVER_LIMIT: &str = r#"{"__type":"com.amazonaws.sqs#OverLimit","message":"Maximum number of in-flight messages reached"}"#;
+    const OVER_LIMIT: &str =
+        r#"{"__type":"com.amazonaws.sqs#OverLimit","message":"Maximum number of in-flight messages reached"}"#;
     let seen = Arc::new(Mutex::new(0));
     let count = seen.clone();
     let url = common::http::serve(move |_, stream| {

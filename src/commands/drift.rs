@@ -159,7 +159,7 @@ async fn check_env(
                 wait_timeout: Duration::ZERO,
                 operation_timeout: Duration::from_secs(3600),
                 ttl: None,
-        interrupt: Default::default(),
+                interrupt: Default::default(),
             };
             let templates = crate::deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
             let deployed = crate::deploy::deploy(&aws.cfn, &templates, &config, &rendered, &options, printer).await?;

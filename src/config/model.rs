@@ -138,7 +138,8 @@ impl Verb {
     /// The S3 actions a verb grants; nothing more (no ACL, no version deletion).
     pub fn s3_actions(self) -> &'static [&'static str] {
         match self {
-            Verb::Write => &["s3:PutObject"],
+            // A writer must be able to abort its own failed multipart uploads (as CDK's grantPut allows).
+            Verb::Write => &["s3:PutObject", "s3:AbortMultipartUpload"],
             Verb::Read => &["s3:GetObject", "s3:GetObjectVersion"],
             Verb::List => &["s3:ListBucket"],
             Verb::Delete => &["s3:DeleteObject"],

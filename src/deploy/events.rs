@@ -169,6 +169,7 @@ fn ended(
 /// Follows the stack's events after `after` until the stack itself reports a settled status.
 ///
 /// Polls every 200 ms while events arrive, backing off to 1 s when quiet, so completion is seen within a second.
+/// (The SDK's stack waiters poll every 30–120 s and show no events on the way, so they are not used.)
 /// `stack` may be a name or, for a stack being deleted, its id.
 pub async fn follow(
     cfn: &Client,

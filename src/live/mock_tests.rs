@@ -42,7 +42,10 @@ fn tags_on_aws(config: &crate::config::Config, extra: &[(&str, &str)]) -> Vec<Ta
     tags.push(tag("team", "voice"));
     tags.push(tag("aws:cloudformation:stack-name", "demo-dev-pr-1"));
     tags.push(tag("aws:cloudformation:logical-id", "DataBucket"));
-    tags.push(tag("aws:cloudformation:stack-id", "arn:aws:cloudformation:us-west-1:123456789012:stack/demo-dev-pr-1/1"));
+    tags.push(tag(
+        "aws:cloudformation:stack-id",
+        "arn:aws:cloudformation:us-west-1:123456789012:stack/demo-dev-pr-1/1",
+    ));
     tags.extend(extra.iter().map(|(k, v)| tag(k, v)));
     tags
 }
@@ -68,8 +71,9 @@ async fn propagated_stack_tags_and_aws_tags_are_in_sync() {
     let rendered = crate::render::render(&config).unwrap();
     let tagging = {
         let config = config.clone();
-        mock!(aws_sdk_s3::Client::get_bucket_tagging)
-            .then_output(move || GetBucketTaggingOutput::builder().set_tag_set(Some(tags_on_aws(&config, &[]))).build().unwrap())
+        mock!(aws_sdk_s3::Client::get_bucket_tagging).then_output(move || {
+            GetBucketTaggingOutput::builder().set_tag_set(Some(tags_on_aws(&config, &[]))).build().unwrap()
+        })
     };
     let aws = aws_with_s3(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&tagging]));
     let wanted = bucket_tags(&expected(&rendered, ACCOUNT, REGION, &stack_tags(&config)));
@@ -141,7 +145,11 @@ async fn every_iam_list_follows_its_markers() {
     let attached = mock!(aws_sdk_iam::Client::list_attached_role_policies)
         .sequence()
         .output(move || {
-            ListAttachedRolePoliciesOutput::builder().attached_policies(policy("arn:p/b")).is_truncated(true).marker("m1").build()
+            ListAttachedRolePoliciesOutput::builder()
+                .attached_policies(policy("arn:p/b"))
+                .is_truncated(true)
+                .marker("m1")
+                .build()
         })
         .output(move || ListAttachedRolePoliciesOutput::builder().attached_policies(policy("arn:p/a")).build())
         .build();
@@ -224,14 +232,17 @@ async fn a_policy_revert_sees_versions_on_every_page() {
                 .build()
         })
         .output(move || {
-            ListPolicyVersionsOutput::builder().versions(version("v2", 20, false)).versions(version("v1", 10, false)).build()
+            ListPolicyVersionsOutput::builder()
+                .versions(version("v2", 20, false))
+                .versions(version("v1", 10, false))
+                .build()
         })
         .build();
     let delete = mock!(aws_sdk_iam::Client::delete_policy_version)
         .match_requests(|r| r.version_id() == Some("v1"))
         .then_output(|| DeletePolicyVersionOutput::builder().build());
-    let create = mock!(aws_sdk_iam::Client::create_policy_version)
-        .then_output(|| CreatePolicyVersionOutput::builder().build());
+    let create =
+        mock!(aws_sdk_iam::Client::create_policy_version).then_output(|| CreatePolicyVersionOutput::builder().build());
     let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
     let mut aws = Aws::from_sdk(sdk, REGION.into(), None);
     aws.iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&versions, &delete, &create]);

@@ -3,9 +3,9 @@
 //! (detection) and drift revert.
 
 pub mod desired;
-pub mod policy;
 #[cfg(test)]
 mod mock_tests;
+pub mod policy;
 mod read;
 mod revert;
 

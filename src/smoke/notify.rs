@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::keys::Layout;
 use super::{Check, Ctx};
 use crate::aws::aws_error;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::config::{EventKind, Notification, Target};
 use crate::render::pascal;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// How long a message received by the probe stays hidden from other consumers: short, so that real messages the
 /// probe does not own return to the queue quickly.

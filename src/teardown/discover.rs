@@ -83,7 +83,8 @@ pub async fn managed_stacks(cfn: &Client) -> Result<Vec<Managed>> {
     let mut found = Vec::new();
     let mut stacks = cfn.describe_stacks().into_paginator().items().send();
     while let Some(stack) = stacks.next().await {
-        let stack = stack.map_err(|e| aws_error(e, "DescribeStacks")).context("cannot list the stacks of the region")?;
+        let stack =
+            stack.map_err(|e| aws_error(e, "DescribeStacks")).context("cannot list the stacks of the region")?;
         let tags: BTreeMap<String, String> =
             stack.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect();
         let outputs: BTreeMap<String, String> = stack

@@ -282,8 +282,8 @@ async fn delete_batch(s3: Client, bucket: String, batch: Vec<Entry>) -> BatchRes
     let (batch, singles): (Vec<Entry>, Vec<Entry>) = batch.into_iter().partition(|e| xml_safe(&e.key));
     let mut result = if batch.is_empty() { BatchResult::default() } else { delete_many(&s3, &bucket, batch).await };
     for entry in singles {
-        let deleted = s3.delete_object().bucket(&bucket).key(&entry.key).set_version_id(entry.version_id.clone()).send()
-        .await;
+        let deleted =
+            s3.delete_object().bucket(&bucket).key(&entry.key).set_version_id(entry.version_id.clone()).send().await;
         match deleted {
             Ok(_) if entry.delete_marker => result.delete_markers += 1,
             Ok(_) => result.versions += 1,
@@ -444,13 +444,14 @@ async fn list_versions(
     bucket: &str,
     at: &Markers,
 ) -> Result<VersionPage, SdkError<aws_sdk_s3::operation::list_object_versions::ListObjectVersionsError, HttpResponse>> {
-    let output = s3.list_object_versions()
-            .bucket(bucket)
-            .max_keys(MAX_BATCH as i32)
-            .encoding_type(EncodingType::Url)
-            .set_key_marker(at.key.clone())
-            .set_version_id_marker(at.id.clone())
-            .send()
+    let output = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .max_keys(MAX_BATCH as i32)
+        .encoding_type(EncodingType::Url)
+        .set_key_marker(at.key.clone())
+        .set_version_id_marker(at.id.clone())
+        .send()
         .await?;
     let decode = decoder(output.encoding_type());
     let mut entries = Vec::with_capacity(output.versions().len() + output.delete_markers().len());
@@ -578,14 +579,15 @@ async fn sweep_uploads(
             }
         };
     loop {
-        let listed = s3.list_multipart_uploads()
-                .bucket(bucket)
-                .max_uploads(MAX_BATCH as i32)
-                .encoding_type(EncodingType::Url)
-                .set_key_marker(at.key.clone())
-                .set_upload_id_marker(at.id.clone())
-                .send()
-        .await;
+        let listed = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .max_uploads(MAX_BATCH as i32)
+            .encoding_type(EncodingType::Url)
+            .set_key_marker(at.key.clone())
+            .set_upload_id_marker(at.id.clone())
+            .send()
+            .await;
         let output = match listed {
             Ok(output) => output,
             Err(e) if code_is(&e, "NoSuchBucket") => {
