@@ -62,6 +62,39 @@ fn tag_change_updates_and_plan_exit_codes_follow() {
     assert_eq!(provision(&stacks, &["plan", "--env", "dev"]).code, 0);
 }
 
+/// The emulator's change set says only `~ Modify DataBucket`: `plan` and the deploy preview show, from the
+/// template diff, what changes inside the resource before anyone confirms.
+#[test]
+fn plan_and_the_deploy_preview_show_what_changes_inside_a_resource() {
+    let project = unique("it-diff");
+    let with_rule = |days: u32| {
+        env_file(&project).replace(
+            "ephemeral: true\n",
+            &format!(
+                "ephemeral: true\nbucket:\n  lifecycle:\n    rules:\n      - {{ id: recordings-retention, prefix: recordings/, expire_after_days: {days} }}\n"
+            ),
+        )
+    };
+    let stacks = stacks("diff", &[("dev.yaml", &with_rule(400))]);
+    assert_eq!(deploy(&stacks, "dev").code, 0);
+    std::fs::write(stacks.join("dev.yaml"), with_rule(365)).unwrap();
+
+    let line = "Properties.LifecycleConfiguration.Rules[recordings-retention].ExpirationInDays: 400 → 365";
+    let plan = provision(&stacks, &["plan", "--env", "dev"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(plan.stdout.contains("~ Modify  DataBucket (AWS::S3::Bucket)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(line), "{}", plan.stdout);
+    let json = provision(&stacks, &["plan", "--env", "dev", "--output", "json"]).json();
+    let bucket = json["plan"]["changes"].as_array().unwrap().iter().find(|c| c["logical_id"] == "DataBucket").cloned();
+    let values = bucket.expect("the bucket changes")["values"].clone();
+    assert_eq!(values[0]["before"], 400, "{values}");
+    assert_eq!(values[0]["after"], 365, "{values}");
+
+    let update = deploy(&stacks, "dev");
+    assert_eq!(update.code, 0, "{update:?}");
+    assert!(update.stderr.contains(line), "the preview shows it before executing: {}", update.stderr);
+}
+
 #[test]
 fn bucket_rename_is_refused_by_the_data_guard() {
     let project = unique("it-guard");

@@ -20,6 +20,7 @@ use crate::render::Rendered;
 
 /// Runs the command line and returns how the process should exit. Errors are printed here, once.
 pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
+    let (command, env) = describe(&cli);
     let global = &cli.global;
     if cli.command.is_some() && (cli.deploy.target.env.is_some() || cli.deploy.target.instance.is_some()) {
         printer.log("error: --env/--instance go after the subcommand, e.g. `provision plan --env prod`");
@@ -42,8 +43,36 @@ pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
         Ok(status) => status,
         Err(error) => {
             printer.log(format_error(&error));
-            status_of(&error)
+            let status = status_of(&error);
+            if printer.json() {
+                // A failure is a result too: tooling reads one document on stdout whatever happened.
+                printer.json_doc(&serde_json::json!({
+                    "command": command,
+                    "env": env,
+                    "ok": false,
+                    "error": format!("{error:#}"),
+                    "exit_code": status.code(),
+                }));
+            }
+            status
         }
+    }
+}
+
+/// The command's name and the env it was asked for, for the failure document.
+fn describe(cli: &Cli) -> (&'static str, Option<String>) {
+    let target_env = |t: &Target| t.env.clone();
+    match &cli.command {
+        Some(Command::Validate(args)) => ("validate", args.envs.first().cloned()),
+        Some(Command::Render(args)) => ("render", Some(args.env.clone())),
+        Some(Command::Schema) => ("schema", None),
+        Some(Command::Deploy(args)) => ("deploy", target_env(&args.target)),
+        Some(Command::Plan(args)) => ("plan", target_env(&args.target)),
+        Some(Command::Drift(args)) => ("drift", args.envs.first().cloned()),
+        Some(Command::Teardown(args)) => ("teardown", target_env(&args.target)),
+        Some(Command::List(args)) => ("list", args.env.clone()),
+        Some(Command::Smoke(args)) => ("smoke", target_env(&args.target)),
+        None => ("deploy", target_env(&cli.deploy.target)),
     }
 }
 

@@ -26,8 +26,8 @@ pub async fn run(global: &Global, args: &PlanArgs, printer: &Printer) -> Result<
     } else {
         let verb = if report.exists { "update" } else { "create" };
         printer.data(format!("stack {}: {verb}, {} change(s)", report.stack, report.changes.len()));
-        for change in &report.changes {
-            printer.data(format!("  {change}"));
+        for line in report.changes.iter().flat_map(crate::deploy::changeset::Change::lines) {
+            printer.data(format!("  {line}"));
         }
     }
     if let Some(reason) = &report.refused {

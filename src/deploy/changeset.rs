@@ -21,9 +21,17 @@ pub struct Change {
     pub replacement: Option<String>,
     /// The properties that change (from the change's details).
     pub properties: Vec<String>,
+    /// What changes inside the resource, from the deployed template to the rendered one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<super::diff::PropertyChange>,
 }
 
 impl Change {
+    /// The change's header line, then one indented line per changed value.
+    pub fn lines(&self) -> Vec<String> {
+        std::iter::once(self.to_string()).chain(self.values.iter().map(|v| format!("      {v}"))).collect()
+    }
+
     pub fn replaces(&self) -> bool {
         matches!(self.replacement.as_deref(), Some("True" | "Conditional"))
     }
@@ -153,6 +161,7 @@ pub async fn describe(cfn: &Client, stack: &str, id: &str) -> Result<Vec<Change>
             action: rc.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
             replacement: rc.replacement.map(|r| r.as_str().to_string()),
             properties,
+            values: Vec::new(),
         });
     }
     Ok(changes)
@@ -183,6 +192,7 @@ mod tests {
             action: action.into(),
             replacement: replacement.map(str::to_string),
             properties: vec![],
+            values: vec![],
         }
     }
 

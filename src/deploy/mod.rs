@@ -4,6 +4,7 @@
 //! emulator, and the SDK's mock clients (for rollbacks, throttling and replacements no emulator produces).
 
 pub mod changeset;
+pub mod diff;
 pub mod events;
 pub mod status;
 pub mod template_store;
@@ -148,9 +149,9 @@ pub fn desired_tags(
     tags.into_iter().collect()
 }
 
-/// Whether a deployed template body (JSON or YAML) means the same as the rendered one.
-pub fn same_template(deployed: &str, rendered: &Value) -> bool {
-    serde_yaml::from_str::<Value>(deployed).is_ok_and(|deployed| deployed == *rendered)
+/// A deployed template body (JSON or YAML) as a value; Null when it is neither (then it differs from any render).
+pub fn parse_template(body: &str) -> Value {
+    serde_yaml::from_str(body).unwrap_or(Value::Null)
 }
 
 /// The deployed template body, as submitted.
@@ -389,13 +390,15 @@ pub async fn deploy(
     };
     let tags = desired_tags(config, existing.as_ref().map(|s| &s.tags), options.ttl, OffsetDateTime::now_utc());
 
+    // The deployed template: the fast path compares it, and the preview shows what changes inside each resource.
+    let deployed = match &existing {
+        Some(_) => Some(parse_template(&deployed_template(cfn, &name).await?)),
+        None => None,
+    };
     // Fast path: nothing to change, no change set.
     if let Some(stack) = &existing {
         let wanted_tags: BTreeMap<String, String> = tags.iter().cloned().collect();
-        if stack.parameters == 0
-            && stack.tags == wanted_tags
-            && same_template(&deployed_template(cfn, &name).await?, &rendered.template_value)
-        {
+        if stack.parameters == 0 && stack.tags == wanted_tags && deployed.as_ref() == Some(&rendered.template_value) {
             ensure_protection(cfn, stack, rendered, printer).await?;
             let deployed = (stack.outputs.clone(), stack.tags.clone());
             return Ok(no_changes(name, recovered_from, deployed, timings, started, printer));
@@ -424,11 +427,16 @@ pub async fn deploy(
             let deployed = existing.map(|s| (s.outputs, s.tags)).unwrap_or_default();
             return Ok(no_changes(name, recovered_from, deployed, timings, started, printer));
         }
-        Planned::Changes { id, changes } => (id, changes),
+        Planned::Changes { id, mut changes } => {
+            if let Some(deployed) = &deployed {
+                diff::attach(&mut changes, deployed, &rendered.template_value);
+            }
+            (id, changes)
+        }
     };
     printer.log(format!("{} stack {name}: {} change(s)", if create { "create" } else { "update" }, changes.len()));
-    for change in &changes {
-        printer.log(format!("  {change}"));
+    for line in changes.iter().flat_map(Change::lines) {
+        printer.log(format!("  {line}"));
     }
 
     let abandon = |reason: anyhow::Error| async {
@@ -634,13 +642,17 @@ pub async fn plan(
             return Err(e);
         }
     };
-    let changes = match planned {
+    let mut changes = match planned {
         Planned::NoChanges => Vec::new(),
         Planned::Changes { id, changes } => {
             changeset::delete(cfn, &name, &id).await;
             changes
         }
     };
+    if exists && !changes.is_empty() {
+        let deployed = parse_template(&deployed_template(cfn, &name).await?);
+        diff::attach(&mut changes, &deployed, &rendered.template_value);
+    }
     if !exists {
         discard_review_stack(cfn, &name).await;
     }
@@ -660,6 +672,7 @@ fn all_added(rendered: &Rendered) -> Vec<Change> {
             action: "Add".into(),
             replacement: None,
             properties: Vec::new(),
+            values: Vec::new(),
         })
         .collect()
 }
