@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,13 +13,25 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
-use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
-use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef, InterceptorContext,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata, OrchestratorError};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
 use crate::config::Config;
+use crate::deadline::{REQUESTS, Waiting};
+use crate::output::Hinted;
 
 /// Connection settings for AWS, shared by every command that talks to it.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -39,6 +51,27 @@ pub struct AwsArgs {
     /// Attempts per AWS call, with exponential backoff for throttling and transient errors.
     #[arg(long, global = true, default_value_t = 8)]
     pub max_attempts: u32,
+    /// Longest time one AWS call may take, all its attempts included (e.g. 30s, 2m); each attempt also gives up
+    /// after 5s without a connection and 60s without an answer.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "2m", value_parser = parse_call_timeout)]
+    pub call_timeout: Duration,
+}
+
+/// `--call-timeout`: a positive duration (`30s`, `2m`, `1m30s`), at most an hour.
+pub fn parse_call_timeout(text: &str) -> Result<Duration, String> {
+    crate::config::limits::parse_duration(text, Duration::from_secs(3600))
+}
+
+/// The bounds of every AWS call: 5 s to connect, 60 s for an answer to begin, 90 s per attempt, and `call` for the
+/// whole call, retries included (each bound no longer than `call`). A server that accepts the connection and never
+/// answers is caught by the first two; one that keeps failing slowly, by the last.
+pub fn timeouts(call: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(call.min(Duration::from_secs(5)))
+        .read_timeout(call.min(Duration::from_secs(60)))
+        .operation_attempt_timeout(call.min(Duration::from_secs(90)))
+        .operation_timeout(call)
+        .build()
 }
 
 /// The clients one command needs, all built from one [`SdkConfig`].
@@ -61,56 +94,70 @@ impl Aws {
         let (region, endpoint) = target(args, config);
         let retry = retry_config(args.max_attempts);
         // Bounded so that an unreachable or hung endpoint gives an error instead of a hang.
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .read_timeout(Duration::from_secs(60))
-            .operation_attempt_timeout(Duration::from_secs(90))
-            .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.clone()))
             .retry_config(retry)
-            .timeout_config(timeouts);
+            .timeout_config(timeouts(args.call_timeout))
+            .http_client(http_client(args.ca_bundle.as_deref())?);
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
         }
         if let Some(endpoint) = &endpoint {
             loader = loader.endpoint_url(endpoint);
         }
-        if let Some(path) = &args.ca_bundle {
-            loader = loader.http_client(http_client_trusting(path)?);
-        }
         let sdk = loader.load().await;
         Ok(Aws::from_sdk(sdk, region, endpoint))
     }
 
     /// Clients from an existing SDK config (tests build one around mock or emulator settings). Every client shares
-    /// one retry quota and knows the throttling codes the SDK's own list lacks: [`retry_config`] is the tool's only
-    /// retry policy.
+    /// one retry quota, knows the throttling codes the SDK's own list lacks and does not retry a refused connection:
+    /// [`retry_config`] is the tool's only retry policy. Every request is registered while it is waited for
+    /// ([`crate::deadline`]).
     pub fn from_sdk(sdk: SdkConfig, region: String, endpoint: Option<String>) -> Aws {
         let partition = retry_partition();
         // Emulators and custom endpoints do not serve virtual-hosted bucket names.
         let s3 = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(endpoint.is_some())
             .retry_partition(partition.clone())
+            .retry_classifier(RefusedConnection)
+            .interceptor(TrackWaiting)
             .build();
         let sns = aws_sdk_sns::config::Builder::from(&sdk)
             .retry_partition(partition.clone())
             .retry_classifier(throttling::<aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesError>())
             .retry_classifier(throttling::<aws_sdk_sns::operation::set_topic_attributes::SetTopicAttributesError>())
+            .retry_classifier(RefusedConnection)
+            .interceptor(TrackWaiting)
             .build();
         Aws {
             cfn: aws_sdk_cloudformation::Client::from_conf(
-                aws_sdk_cloudformation::config::Builder::from(&sdk).retry_partition(partition.clone()).build(),
+                aws_sdk_cloudformation::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .retry_classifier(RefusedConnection)
+                    .interceptor(TrackWaiting)
+                    .build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(s3),
             iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&sdk).retry_partition(partition.clone()).build(),
+                aws_sdk_iam::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .retry_classifier(RefusedConnection)
+                    .interceptor(TrackWaiting)
+                    .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&sdk).retry_partition(partition.clone()).build(),
+                aws_sdk_sts::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .retry_classifier(RefusedConnection)
+                    .interceptor(TrackWaiting)
+                    .build(),
             ),
             sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&sdk).retry_partition(partition).build(),
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .retry_partition(partition)
+                    .retry_classifier(RefusedConnection)
+                    .interceptor(TrackWaiting)
+                    .build(),
             ),
             sns: aws_sdk_sns::Client::from_conf(sns),
             sdk,
@@ -121,11 +168,22 @@ impl Aws {
 
     /// The account the credentials belong to (STS GetCallerIdentity).
     pub async fn account(&self) -> Result<String> {
-        let identity =
-            self.sts.get_caller_identity().send().await.map_err(|e| aws_error(e, "GetCallerIdentity")).context(
-                "cannot find out which AWS account the credentials belong to (check credentials, profile and endpoint)",
-            )?;
+        let identity = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_error(e, "GetCallerIdentity"))
+            .with_context(|| format!("cannot find out which AWS account the credentials belong to ({})", self.place()))?;
         identity.account.context("STS returned no account id")
+    }
+
+    /// Where the clients are pointed: `endpoint http://127.0.0.1:4566, region us-east-1`, or `region us-west-1`.
+    pub fn place(&self) -> String {
+        match &self.endpoint {
+            Some(endpoint) => format!("endpoint {endpoint}, region {}", self.region),
+            None => format!("region {}", self.region),
+        }
     }
 
     /// The HTTPS URL of an S3 object, as CloudFormation's `TemplateURL` takes it: virtual-hosted in the region's
@@ -196,18 +254,217 @@ pub fn retry_config(max_attempts: u32) -> RetryConfig {
         .with_max_backoff(Duration::from_secs(10))
 }
 
-fn http_client_trusting(path: &PathBuf) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
-    use aws_smithy_http_client::tls;
-    let pem = std::fs::read(path).with_context(|| format!("cannot read CA bundle {}", path.display()))?;
-    let trust = tls::TrustStore::empty().with_native_roots(true).with_pem_certificate(pem);
+/// The HTTP client of every connection: the SDK's default one (hyper with rustls on aws-lc, the proxy settings of
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`), also trusting `ca_bundle`'s certificates when given, that names the
+/// endpoint in its connection errors ([`NamingEndpoint`]).
+fn http_client(ca_bundle: Option<&Path>) -> Result<SharedHttpClient> {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{ConnectorBuilder, tls};
+    let mut trust = tls::TrustStore::empty().with_native_roots(true);
+    if let Some(path) = ca_bundle {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read CA bundle {}", path.display()))?;
+        trust = trust.with_pem_certificate(pem);
+    }
     let context = tls::TlsContext::builder()
         .with_trust_store(trust)
         .build()
-        .with_context(|| format!("CA bundle {} is not usable", path.display()))?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https())
+        .with_context(|| format!("CA bundle {} is not usable", ca_bundle.unwrap_or(Path::new("")).display()))?;
+    // As `aws_smithy_runtime`'s default HTTPS client builds it (for behavior version 2025-08-07 and later), with our
+    // trust store.
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut builder = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        builder.build()
+    });
+    Ok(SharedHttpClient::new(NamingEndpoint(client)))
+}
+
+/// An HTTP client whose connection errors name the endpoint they were for (`http://127.0.0.1:4566`,
+/// `https://sts.us-west-1.amazonaws.com`), keeping their kind (io, timeout, ...) so that retries classify them as
+/// before.
+#[derive(Debug)]
+struct NamingEndpoint(SharedHttpClient);
+
+impl HttpClient for NamingEndpoint {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(NamingConnector(self.0.http_connector(settings, components)))
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_base_client_config(components, cfg)
+    }
+
+    fn validate_final_config(&self, components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct NamingConnector(SharedHttpConnector);
+
+impl HttpConnector for NamingConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let endpoint = origin(request.uri());
+        let call = self.0.call(request);
+        HttpConnectorFuture::new(async move { call.await.map_err(|error| Unreachable::wrap(error, endpoint)) })
+    }
+}
+
+/// `scheme://host[:port]` of a request URI: the endpoint, without path and query.
+fn origin(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?']).next().unwrap_or(rest);
+            format!("{scheme}://{host}")
+        }
+        None => uri.to_string(),
+    }
+}
+
+/// A connection error for `endpoint`: the link of the error chain that names it.
+#[derive(Debug)]
+pub struct Unreachable {
+    pub endpoint: String,
+    /// Nothing listens there (the connection was refused): retrying does not help.
+    pub refused: bool,
+    pub timed_out: bool,
+    source: ConnectorError,
+}
+
+impl Unreachable {
+    fn wrap(error: ConnectorError, endpoint: String) -> ConnectorError {
+        let refused = chain_has_io(&error, std::io::ErrorKind::ConnectionRefused);
+        let timed_out = error.is_timeout();
+        let (io, user, other) = (error.is_io(), error.is_user(), error.as_other());
+        let metadata = error.connection_metadata().cloned();
+        let wrapped: BoxError = Box::new(Unreachable { endpoint, refused, timed_out, source: error });
+        let error = if timed_out {
+            ConnectorError::timeout(wrapped)
+        } else if io {
+            ConnectorError::io(wrapped)
+        } else if user {
+            ConnectorError::user(wrapped)
+        } else {
+            ConnectorError::other(wrapped, other)
+        };
+        match metadata {
+            Some(metadata) => error.with_connection(metadata),
+            None => error,
+        }
+    }
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.refused {
+            write!(f, "{} refused the connection", self.endpoint)
+        } else if self.timed_out {
+            write!(f, "no connection to {} in time", self.endpoint)
+        } else {
+            write!(f, "cannot reach {}", self.endpoint)
+        }
+    }
+}
+
+impl std::error::Error for Unreachable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Whether an I/O error of `kind` is somewhere in `error`'s chain.
+fn chain_has_io(error: &(dyn std::error::Error + 'static), kind: std::io::ErrorKind) -> bool {
+    let mut link = Some(error);
+    while let Some(e) = link {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == kind) {
+            return true;
+        }
+        link = e.source();
+    }
+    false
+}
+
+/// A refused connection is not retried: nothing listens at the endpoint, and the standard strategy, which takes
+/// every I/O error for transient, would otherwise retry it for 7-16 s before saying so.
+#[derive(Debug)]
+struct RefusedConnection;
+
+impl ClassifyRetry for RefusedConnection {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
+        match error.as_connector_error() {
+            Some(connector) if chain_has_io(connector, std::io::ErrorKind::ConnectionRefused) => {
+                RetryAction::RetryForbidden
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "provision: refused connections are final"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
+/// Registers every request from its sending until its answer has been read, so that a command can say what it is
+/// waiting for ([`crate::deadline`]).
+#[derive(Debug)]
+struct TrackWaiting;
+
+/// The registration of the request in flight; replaced by the next attempt's, dropped with the operation.
+#[derive(Debug, Clone)]
+struct InFlight(#[allow(dead_code)] Arc<Waiting>);
+
+impl Storable for InFlight {
+    type Storer = StoreReplace<InFlight>;
+}
+
+impl Intercept for TrackWaiting {
+    fn name(&self) -> &'static str {
+        "provision: requests waited for"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) =
+            cfg.load::<Metadata>().map(|m| (m.service().to_string(), m.name().to_string())).unwrap_or_default();
+        // SQS long polling waits up to 20 s for a message by design.
+        let grace = if operation == "ReceiveMessage" { Duration::from_secs(20) } else { Duration::ZERO };
+        let what = format!("{service} {operation} at {}", origin(context.request().uri()));
+        cfg.interceptor_state().store_put(InFlight(Arc::new(REQUESTS.begin(what, grace))));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().unset::<InFlight>();
+        Ok(())
+    }
 }
 
 /// The error code of an SDK error (`ValidationError`, `NoSuchBucket`, ...), when AWS sent one.
@@ -215,38 +472,126 @@ pub fn error_code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
     error.code()
 }
 
-/// Turns an SDK error into a readable error: `Operation failed: Code: message`, or the transport problem.
+/// Turns an SDK error into a readable error: `Operation failed: Code: message`, or what kept the request from being
+/// answered (the endpoint it could not reach, the credentials it could not find), with the SDK's error chain below
+/// it (`Caused by:` lines) and a hint on what to do about it.
 pub fn aws_error<E, R>(error: aws_sdk_cloudformation::error::SdkError<E, R>, operation: &str) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     use aws_sdk_cloudformation::error::SdkError;
-    let text = match &error {
+    let (message, hint) = match &error {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            format!(
-                "{operation} failed: {}: {}",
-                e.code().unwrap_or("UnknownError"),
-                e.message().unwrap_or("no message")
-            )
+            let code = e.code().unwrap_or("UnknownError");
+            let message = format!("{operation} failed: {code}: {}", e.message().unwrap_or("no message"));
+            // The code and message say it all; the SDK's chain below them would repeat them.
+            return Hinted { message, hint: service_hint(code), source: None }.into();
         }
-        SdkError::TimeoutError(_) => format!("{operation} timed out (is the endpoint reachable?)"),
-        SdkError::DispatchFailure(failure) => {
-            let kind = if failure.is_io() {
-                "connection failed"
-            } else if failure.is_timeout() {
-                "timed out"
-            } else {
-                "could not be sent"
-            };
-            let source = std::error::Error::source(&error).map(|s| format!(": {s}")).unwrap_or_default();
-            format!("{operation} {kind}{source} (is the endpoint reachable?)")
-        }
-        SdkError::ResponseError(_) => format!("{operation} got an unreadable response"),
-        _ => format!("{operation} failed: {error}"),
+        SdkError::TimeoutError(_) => (
+            format!("{operation} timed out (is the endpoint reachable?)"),
+            Some("the call got no answer within --call-timeout (default 2m), retries included".to_string()),
+        ),
+        SdkError::DispatchFailure(_) => dispatch_failure(&error, operation),
+        SdkError::ResponseError(_) => (format!("{operation} got an unreadable response"), None),
+        _ => (format!("{operation} failed"), None),
     };
-    anyhow::anyhow!(text)
+    Hinted { message, hint, source: Some(Box::new(error)) }.into()
+}
+
+/// What to do about an error code AWS answered with, where the code says it.
+fn service_hint(code: &str) -> Option<String> {
+    match code {
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => Some(
+            "the credentials' session has expired: renew them (`aws sso login`, or assume the role again)".to_string(),
+        ),
+        "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" | "InvalidAccessKeyId" => {
+            Some("AWS does not accept these credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The links of an error chain, top first.
+fn chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
+/// A request that was never answered: the endpoint could not be reached, or no credentials could sign it.
+fn dispatch_failure(error: &(dyn std::error::Error + 'static), operation: &str) -> (String, Option<String>) {
+    if let Some(unreachable) = chain(error).find_map(|e| e.downcast_ref::<Unreachable>()) {
+        let endpoint = &unreachable.endpoint;
+        let on_aws = is_aws_endpoint(endpoint);
+        let hint = if on_aws {
+            "check the network, the region and any proxy (HTTPS_PROXY, NO_PROXY)".to_string()
+        } else if unreachable.refused {
+            format!(
+                "nothing listens at {endpoint}: start the endpoint (the local emulator: `scripts/local-aws up`), or fix \
+                 --endpoint-url, AWS_ENDPOINT_URL or the env file's `endpoint:`"
+            )
+        } else {
+            format!("check that {endpoint} is the endpoint you mean (--endpoint-url, AWS_ENDPOINT_URL, `endpoint:`)")
+        };
+        let what = if unreachable.timed_out { "timed out" } else { "connection failed" };
+        return (format!("{operation} {what}: {unreachable} (is the endpoint reachable?)"), Some(hint));
+    }
+    if let Some(credentials) = credentials_problem(error) {
+        return (format!("{operation} could not be sent: {}", credentials.0), Some(credentials.1));
+    }
+    (format!("{operation} could not be sent (is the endpoint reachable?)"), None)
+}
+
+/// Whether `endpoint` is one of AWS's own (`https://sts.us-west-1.amazonaws.com`).
+fn is_aws_endpoint(endpoint: &str) -> bool {
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split(':').next().unwrap_or_default();
+    [".amazonaws.com", ".amazonaws.com.cn", ".api.aws"].iter().any(|suffix| host.ends_with(suffix))
+}
+
+/// Why no credentials signed the request, and what to do: `(what, hint)`.
+fn credentials_problem(error: &(dyn std::error::Error + 'static)) -> Option<(String, String)> {
+    use aws_config::profile::credentials::ProfileFileError;
+    let profile = chain(error).find_map(|e| e.downcast_ref::<ProfileFileError>());
+    if let Some(ProfileFileError::MissingProfile { profile, .. }) = profile {
+        return Some((
+            format!("profile `{profile}` is not defined"),
+            format!(
+                "--profile and AWS_PROFILE name a profile of the AWS config files ({}, {}); `aws configure \
+                 list-profiles` lists them",
+                config_file("AWS_CONFIG_FILE", "config"),
+                config_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+            ),
+        ));
+    }
+    let texts: Vec<String> = chain(error).map(|e| e.to_string()).collect();
+    let says = |needle: &str| texts.iter().any(|t| t.to_ascii_lowercase().contains(needle));
+    if says("sso") && (says("expired") || says("unauthorized") || says("session token not found")) {
+        return Some((
+            "the SSO session has expired".to_string(),
+            "sign in again: `aws sso login` (with --profile for the profile you use)".to_string(),
+        ));
+    }
+    let not_loaded = chain(error).any(|e| {
+        e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some_and(|c| matches!(c, aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)))
+    });
+    if not_loaded {
+        return Some((
+            "no AWS credentials found".to_string(),
+            "give credentials one of the usual ways: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile or \
+             AWS_PROFILE (`aws configure`, `aws sso login`), or a role of the machine (ECS, EC2 instance profile)"
+                .to_string(),
+        ));
+    }
+    None
+}
+
+/// Where the AWS config file `name` is read from: `$variable`, or `~/.aws/<name>`.
+fn config_file(variable: &str, name: &str) -> String {
+    match std::env::var(variable) {
+        Ok(path) if !path.is_empty() => path,
+        _ => format!("~/.aws/{name}"),
+    }
 }
 
 /// Whether the endpoint does not implement an operation (HTTP 501): emulators lack some APIs that AWS has.

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deadline;
 pub mod deploy;
 pub mod drift;
 pub mod live;

@@ -1,11 +1,13 @@
-use clap::Parser;
+use std::process::ExitCode;
 
-use provision::cli::Cli;
+use provision::cli::{Cli, usage_exit};
 use provision::output::Printer;
 
-fn main() {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = match Cli::parse_from_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(error) => return usage_exit(&error).into(),
+    };
     let printer = Printer::stdio(cli.global.output);
-    let status = provision::commands::run(cli, &printer);
-    std::process::exit(status.code());
+    provision::commands::run(cli, &printer).into()
 }

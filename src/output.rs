@@ -20,6 +20,9 @@ pub enum ExitStatus {
     Failure,
     /// 3: refused by a safety guard (data loss, protected env, missing confirmation).
     Refused,
+    /// 64 (`EX_USAGE` of sysexits.h): the command line is wrong (unknown flag, bad value); nothing was done. A code
+    /// no result uses, so that a CI job never reads a typo as "drift found".
+    Usage,
 }
 
 impl ExitStatus {
@@ -29,12 +32,20 @@ impl ExitStatus {
             ExitStatus::Failure => 1,
             ExitStatus::Differences => 2,
             ExitStatus::Refused => 3,
+            ExitStatus::Usage => 64,
         }
     }
 
     /// The worse of two outcomes (for several envs at once): refused > error > differences > success.
     pub fn worst(self, other: ExitStatus) -> ExitStatus {
         self.max(other)
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        // Every code is in 0..=64.
+        std::process::ExitCode::from(u8::try_from(status.code()).unwrap_or(1))
     }
 }
 
@@ -54,11 +65,57 @@ pub fn status_of(error: &anyhow::Error) -> ExitStatus {
     if error.chain().any(|e| e.is::<Refused>()) { ExitStatus::Refused } else { ExitStatus::Failure }
 }
 
-/// `error: top` then `  Caused by: next` for each link of the chain.
+/// An error that knows what the user can do about it: printed after the error's chain as `hint: ...`.
+#[derive(Debug)]
+pub struct Hinted {
+    pub message: String,
+    pub hint: Option<String>,
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Links of an SDK error chain that only name the kind of the next one ("dispatch failure", "other", "io error"):
+/// left out of the printed chain, which then shows what happened instead of how the SDK files it.
+const KIND_ONLY: &[&str] = &[
+    "dispatch failure",
+    "other",
+    "io error",
+    "io",
+    "timeout",
+    "user",
+    "connector error",
+    "service error",
+    "response error",
+    "unhandled error",
+    "construction failure",
+];
+
+/// `error: top` then `  Caused by: next` for each link of the chain (links that repeat the previous one or only
+/// name an SDK error kind are left out), then `hint: ...` for each hint in the chain.
 pub fn format_error(error: &anyhow::Error) -> String {
     let mut out = format!("error: {error}");
+    let mut previous = error.to_string();
     for cause in error.chain().skip(1) {
-        out.push_str(&format!("\n  Caused by: {cause}"));
+        let text = cause.to_string();
+        if text.trim().is_empty() || KIND_ONLY.contains(&text.as_str()) || previous.contains(&text) {
+            continue;
+        }
+        out.push_str(&format!("\n  Caused by: {text}"));
+        previous = text;
+    }
+    for hint in error.chain().filter_map(|e| e.downcast_ref::<Hinted>()).filter_map(|h| h.hint.as_deref()) {
+        out.push_str(&format!("\nhint: {hint}"));
     }
     out
 }
@@ -141,6 +198,17 @@ impl Printer {
         let _ = err.flush();
     }
 
+    /// Writes a log line to stderr that may interrupt a live progress line: on a terminal the progress line is
+    /// cleared first (the next progress update draws it again).
+    pub fn note(&self, text: impl AsRef<str>) {
+        let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
+        if self.live {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        let _ = writeln!(err, "{}", text.as_ref());
+        let _ = err.flush();
+    }
+
     /// Rewrites the current stderr line on a terminal; a plain line elsewhere.
     pub fn progress(&self, text: impl AsRef<str>) {
         let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
@@ -212,5 +280,40 @@ mod tests {
         assert_eq!(format_error(&e), "error: teardown of prod\n  Caused by: refused: protected");
         assert_eq!(status_of(&e), ExitStatus::Refused);
         assert_eq!(status_of(&anyhow::anyhow!("x")), ExitStatus::Failure);
+    }
+
+    #[test]
+    fn usage_errors_have_a_code_of_their_own() {
+        let codes: Vec<i32> = [ExitStatus::Success, ExitStatus::Failure, ExitStatus::Differences, ExitStatus::Refused]
+            .iter()
+            .map(|s| s.code())
+            .collect();
+        assert_eq!(ExitStatus::Usage.code(), 64);
+        assert!(!codes.contains(&ExitStatus::Usage.code()));
+    }
+
+    /// Every link of the chain is printed, down to the root cause; links that only name an SDK error kind or repeat
+    /// the previous one are not; the hints come last.
+    #[test]
+    fn the_whole_chain_and_its_hint() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{0}")]
+        struct Link(&'static str, #[source] Option<Box<Link>>);
+        let root = Link("tcp connect error", Some(Box::new(Link("Connection refused (os error 111)", None))));
+        let kind = Link("io error", Some(Box::new(root)));
+        let hinted = Hinted {
+            message: "GetCallerIdentity: cannot connect to http://127.0.0.1:9".to_string(),
+            hint: Some("is the emulator running?".to_string()),
+            source: Some(Box::new(Link("dispatch failure", Some(Box::new(kind))))),
+        };
+        let error = anyhow::Error::from(hinted).context("cannot find out which AWS account the credentials belong to");
+        assert_eq!(
+            format_error(&error),
+            "error: cannot find out which AWS account the credentials belong to\n  \
+             Caused by: GetCallerIdentity: cannot connect to http://127.0.0.1:9\n  \
+             Caused by: tcp connect error\n  \
+             Caused by: Connection refused (os error 111)\n\
+             hint: is the emulator running?"
+        );
     }
 }

@@ -2,13 +2,20 @@
 //! it produces are snapshotted, so a change in wording, position or hint shows up in review.
 //!
 //! Conventions for a corpus file:
-//! - the first line is `# <the rule it breaks>`;
+//! - the first line is `# <the rule it breaks>` (in the file's own encoding: a UTF-16 file is read as such for
+//!   this line only; the file itself is parsed from its bytes, as `provision` reads it);
 //! - a `# instance: <name>` line anywhere in the leading comments parses it for that instance (default: none);
 //! - a file whose name contains `several-errors` must report more than one problem; every other file exactly one.
+//!
+//! Then: hostile input read from disk (a FIFO, `/dev/zero`, a file too large, deep nesting) and env names that
+//! are paths, each rejected with a clear error; and mutated or random input never panics.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
 
-use provision::config::{Diagnostic, parse};
+use provision::config::{self, Diagnostic, parse, parse_bytes};
 
 /// The `# instance: <name>` marker in the file's leading comments.
 fn instance_of(source: &str) -> Option<&str> {
@@ -16,6 +23,24 @@ fn instance_of(source: &str) -> Option<&str> {
         .lines()
         .take_while(|line| line.starts_with('#'))
         .find_map(|line| line.strip_prefix("# instance:").map(str::trim))
+}
+
+/// The text of a corpus file for its comment lines: UTF-8 (lossily), or UTF-16 when it looks like it.
+fn comment_text(bytes: &[u8]) -> String {
+    let utf16 = |bytes: &[u8], le: bool| {
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|p| if le { u16::from_le_bytes([p[0], p[1]]) } else { u16::from_be_bytes([p[0], p[1]]) })
+            .collect();
+        String::from_utf16_lossy(&units).trim_start_matches('\u{feff}').to_string()
+    };
+    match bytes {
+        [0xFF, 0xFE, ..] => utf16(bytes, true),
+        [0xFE, 0xFF, ..] => utf16(bytes, false),
+        [0, b'#', ..] => utf16(bytes, false),
+        [b'#', 0, ..] => utf16(bytes, true),
+        _ => String::from_utf8_lossy(bytes).trim_start_matches('\u{feff}').to_string(),
+    }
 }
 
 fn joined(diagnostics: &[Diagnostic]) -> String {
@@ -27,13 +52,14 @@ fn bad_configs() {
     // Problems are collected so that one bad file does not hide the snapshots of the others.
     let problems = std::cell::RefCell::new(Vec::new());
     insta::glob!("bad-configs/*.yaml", |path| {
-        let source = std::fs::read_to_string(path).unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        let source = comment_text(&bytes);
         let name = path.file_name().unwrap().to_str().unwrap();
         let stem = path.file_stem().unwrap().to_str().unwrap();
         let rule = source.lines().next().and_then(|line| line.strip_prefix("# "));
         let rule = rule.unwrap_or_else(|| panic!("{name}: the first line must be `# <the rule it breaks>`"));
         let file = Path::new("stacks").join(name);
-        let diagnostics = match parse(&source, &file, stem, instance_of(&source)) {
+        let diagnostics = match parse_bytes(&bytes, &file, stem, instance_of(&source)) {
             Ok(_) => {
                 problems.borrow_mut().push(format!("{name} ({rule}) validated, but it should not"));
                 return;
@@ -41,6 +67,9 @@ fn bad_configs() {
             Err(diagnostics) => diagnostics,
         };
         let text = joined(&diagnostics);
+        if let Some(word) = RUST_WORDS.iter().find(|w| text.contains(*w)) {
+            problems.borrow_mut().push(format!("{name} ({rule}): a message says `{word}`, a word of Rust:\n{text}"));
+        }
         let expected = if stem.contains("several-errors") { diagnostics.len() > 1 } else { diagnostics.len() == 1 };
         if !expected {
             problems.borrow_mut().push(format!(
@@ -55,6 +84,142 @@ fn bad_configs() {
     });
     let problems = problems.into_inner();
     assert!(problems.is_empty(), "{} corpus files are wrong:\n\n{}", problems.len(), problems.join("\n\n"));
+}
+
+/// A fresh directory under `target/tmp/` for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("config-errors").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `f` on another thread and gives its result, or fails the test if it has not finished after a minute:
+/// a guard against hanging forever (a FIFO), not a timing assertion.
+fn finishes<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("{what} did not finish (it blocks or loops)"))
+}
+
+/// `config::load` of `env` in `dir`, which must fail: its error as printed, with its causes.
+fn load_error(dir: &Path, env: &str) -> String {
+    let (dir, env) = (dir.to_path_buf(), env.to_string());
+    let result = finishes(&format!("loading {env}"), move || config::load(&dir, &env, None).map(drop));
+    let error = result.expect_err("the env loaded, but it should not");
+    format!("{:#}", anyhow::Error::from(error))
+}
+
+const VALID: &str = "project: demo\nregion: us-west-1\n";
+
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = scratch("fifo");
+    let status = Command::new("mkfifo").arg(dir.join("pipe.yaml")).status().expect("mkfifo runs");
+    assert!(status.success());
+    let text = load_error(&dir, "pipe");
+    assert!(text.contains("pipe.yaml is a FIFO (named pipe), not a regular file"), "{text}");
+}
+
+#[test]
+fn a_symlink_to_dev_zero_is_refused_without_reading_it() {
+    let dir = scratch("dev-zero");
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.yaml")).unwrap();
+    let text = load_error(&dir, "zero");
+    assert!(text.contains("zero.yaml is a character device, not a regular file"), "{text}");
+}
+
+#[test]
+fn a_symlink_to_a_regular_file_is_read() {
+    let dir = scratch("symlink");
+    std::fs::write(dir.join("real.txt"), VALID).unwrap();
+    std::os::unix::fs::symlink(dir.join("real.txt"), dir.join("linked.yaml")).unwrap();
+    let config = config::load(&dir, "linked", None).unwrap();
+    assert_eq!(config.stack_name(), "demo-linked");
+    std::os::unix::fs::symlink(dir.join("gone.txt"), dir.join("broken.yaml")).unwrap();
+    let text = load_error(&dir, "broken");
+    assert!(text.contains("broken.yaml is a symlink to") && text.contains("which does not exist"), "{text}");
+}
+
+#[test]
+fn a_file_over_1_mib_is_refused() {
+    let dir = scratch("large");
+    let mut big = String::from(VALID);
+    big.push_str(&format!("# {}\n", "x".repeat(2 * 1024 * 1024)));
+    std::fs::write(dir.join("big.yaml"), &big).unwrap();
+    let text = load_error(&dir, "big");
+    let expected = format!("big.yaml is larger than the limit of 1 MiB ({} bytes)", big.len());
+    assert!(text.contains(&expected), "{text}");
+    // Text handed to `parse` directly is bounded the same way.
+    let e = parse(&"#".repeat(2 * 1024 * 1024), Path::new("x.yaml"), "x", None).unwrap_err();
+    assert!(e[0].message.contains("over the limit of 1 MiB"), "{e:?}");
+}
+
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    let dir = scratch("nesting");
+    for (env, text) in [
+        ("braces", "{".repeat(100_000)),
+        ("brackets", format!("{VALID}bucket:\n  tags: {}\n", "[".repeat(100_000))),
+        ("mixed", format!("{VALID}access: {}\n", "{a: [".repeat(50_000))),
+    ] {
+        std::fs::write(dir.join(format!("{env}.yaml")), &text).unwrap();
+        let message = load_error(&dir, env);
+        assert!(message.contains("maps and lists nest deeper than 32 levels here"), "{env}: {message}");
+    }
+}
+
+#[test]
+fn env_names_are_checked_before_any_file_is_read() {
+    let dir = scratch("env-names");
+    let (stacks, other) = (dir.join("stacks"), dir.join("other"));
+    std::fs::create_dir_all(&stacks).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    // Valid files outside the stacks dir, and one inside whose name is not an env name.
+    std::fs::write(other.join("named.yaml"), VALID).unwrap();
+    std::fs::write(dir.join("top.yaml"), VALID).unwrap();
+    std::fs::write(stacks.join("Weird.Env_1.yaml"), VALID).unwrap();
+    std::fs::write(stacks.join("good.yaml"), VALID).unwrap();
+    for env in ["../other/named", "../top", "/etc/passwd", "Weird.Env_1", "", "a/b", &"e".repeat(33)] {
+        let text = load_error(&stacks, env);
+        assert!(text.starts_with("env name `"), "{env}: {text}");
+        assert!(text.contains("is invalid: an env name has 1-32 lowercase letters, digits and hyphens"), "{text}");
+    }
+    // Listing the directory shows the file, so that loading it says why it is not used.
+    assert_eq!(config::list_envs(&stacks).unwrap(), ["Weird.Env_1", "good"]);
+    assert!(config::load(&stacks, "good", None).is_ok());
+}
+
+/// `provision` itself, run with `args`: exit code, stdout, stderr.
+fn provision(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_provision")).args(args).env("CI", "true").output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn validate_refuses_an_env_name_that_is_a_path() {
+    let dir = scratch("validate-env-path");
+    let (stacks, other) = (dir.join("stacks"), dir.join("other"));
+    std::fs::create_dir_all(&stacks).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("named.yaml"), VALID).unwrap();
+    std::fs::write(dir.join("x.yaml"), VALID).unwrap();
+    let stacks_arg = stacks.to_str().unwrap();
+    for env in ["../x", "../other/named"] {
+        let (code, stdout, stderr) = provision(&["validate", "--stacks-dir", stacks_arg, "--env", env]);
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        assert!(!stdout.contains("ok "), "{stdout}");
+        assert!(stderr.contains(&format!("env name `{env}` is invalid")), "{stderr}");
+    }
+    // Without --env, every *.yaml file is listed; one whose name is not an env name is reported, not used.
+    std::fs::write(stacks.join("Weird.Env_1.yaml"), VALID).unwrap();
+    std::fs::write(stacks.join("good.yaml"), VALID).unwrap();
+    let (code, stdout, stderr) = provision(&["validate", "--stacks-dir", stacks_arg]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL") && stdout.contains("Weird.Env_1.yaml"), "{stdout}");
+    assert!(stdout.contains("ok ") && stdout.contains("good.yaml"), "{stdout}");
+    assert!(stderr.contains("env name `Weird.Env_1` is invalid"), "{stderr}");
 }
 
 /// A tiny deterministic generator (xorshift64*), so failures reproduce without a new dependency.
@@ -80,11 +245,61 @@ const INTERESTING: &[char] = &[
     '?', '~', '/', '.', '\\', '0', '9', 'a', 'Z', '_', '\u{feff}', '\u{2028}', 'é',
 ];
 
+/// Pieces of YAML an attacker would try (`{n}` becomes a run of up to 2,000 characters).
+const HOSTILE: &[&str] = &[
+    "\n---\n",
+    "\n...\n",
+    " !!int ",
+    " !Ref x",
+    " !custom ",
+    " &a ",
+    " *a",
+    " *nope",
+    "\n<<: *a\n",
+    "\nproject: demo\n",
+    "\naccess:\n  w:\n    principal: { service: lambda.amazonaws.com }\n    allow: [read]\n    prefixes: [a/]\n",
+    "{a: 1, a: 2}",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    "{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{",
+    "]]]]}}}}",
+    "\"{n}\"",
+    "'{n}'",
+    "{n}: {n}",
+    "ttl: 99999999w\n",
+    "99999999999999999999",
+    "-1",
+    "|\n  {n}\n",
+    "? [a, b]\n: c\n",
+    "\u{0}",
+    "\u{1b}[31m",
+    "Grüße — ü 東京",
+    "\u{feff}",
+    "\t",
+    "%YAML 1.2\n---\n",
+    "%TAG ! tag:x,2000:\n---\n",
+];
+
+/// Words of Rust, not of env files, that serde puts in its messages unless they are rewritten.
+const RUST_WORDS: &[&str] = &["Raw", "enum ", "struct ", "u32", "u64", "usize", "Some(", "None", "unit value", "Option"];
+
 /// Parses `source` and reports a panic, with the input that caused it, instead of aborting the whole test.
 fn must_not_panic(source: &str, what: &str, instance: Option<&str>, failures: &mut Vec<String>) {
-    let result = std::panic::catch_unwind(|| {
-        let _ = parse(source, Path::new("stacks/fuzz.yaml"), "fuzz", instance);
-    });
+    must_not_panic_bytes(source.as_bytes(), what, instance, failures);
+}
+
+/// [`must_not_panic`] for bytes, read as `provision` reads a file.
+fn must_not_panic_bytes(source: &[u8], what: &str, instance: Option<&str>, failures: &mut Vec<String>) {
+    let result = std::panic::catch_unwind(|| parse_bytes(source, Path::new("stacks/fuzz.yaml"), "fuzz", instance));
+    let source = String::from_utf8_lossy(source);
+    if let Ok(Err(diagnostics)) = &result {
+        // Messages are in the words of the file: no Rust type names.
+        for d in diagnostics {
+            let text = d.to_string();
+            if let Some(word) = RUST_WORDS.iter().find(|w| text.contains(*w)) {
+                failures.push(format!("{what}: a message says `{word}`: {text}\n--- input ---\n{source}\n---"));
+            }
+        }
+    }
     if let Err(panic) = result {
         let message = panic
             .downcast_ref::<String>()
@@ -135,6 +350,40 @@ fn mutated_stacks_never_panic() {
             must_not_panic(&mutated, &format!("{name} edit round {round}"), instance, &mut failures);
             cases += 1;
         }
+        // Random bytes: any value at 1-4 places (invalid UTF-8, NUL, UTF-16-looking heads).
+        for round in 0..200 {
+            let mut bytes = source.clone().into_bytes();
+            for _ in 0..=rng.below(4) {
+                let at = rng.below(bytes.len());
+                bytes[at] = rng.next_u64() as u8;
+            }
+            must_not_panic_bytes(&bytes, &format!("{name} byte round {round}"), instance, &mut failures);
+            cases += 1;
+        }
+        // Hostile fragments spliced in: tags, anchors, documents, duplicate keys, deep or long values.
+        for round in 0..200 {
+            let mut text = source.clone();
+            let fragment = HOSTILE[rng.below(HOSTILE.len())];
+            let at = (0..=text.len()).filter(|i| text.is_char_boundary(*i)).nth(rng.below(text.len() + 1));
+            text.insert_str(at.unwrap_or(text.len()), &fragment.replace("{n}", &"x".repeat(rng.below(2000))));
+            must_not_panic(&text, &format!("{name} splice round {round}"), instance, &mut failures);
+            cases += 1;
+        }
+    }
+    // Random input: strings of the interesting characters and hostile fragments, and random bytes.
+    for round in 0..3000 {
+        let mut text = String::new();
+        for _ in 0..rng.below(60) {
+            if rng.below(4) == 0 {
+                text.push_str(HOSTILE[rng.below(HOSTILE.len())]);
+            } else {
+                text.push(INTERESTING[rng.below(INTERESTING.len())]);
+            }
+        }
+        must_not_panic(&text, &format!("random text round {round}"), None, &mut failures);
+        let bytes: Vec<u8> = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect();
+        must_not_panic_bytes(&bytes, &format!("random bytes round {round}"), None, &mut failures);
+        cases += 2;
     }
     std::panic::set_hook(hook);
     assert!(cases > 1000, "only {cases} cases");

@@ -180,6 +180,15 @@ fn stack_left_in_review_is_recovered() {
     let stack = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap().unwrap();
     assert_eq!(stack.status, "REVIEW_IN_PROGRESS");
 
+    // While its change set could still be executed by the run that made it, the stack is that run's.
+    let busy = provision(&stacks, &["--no-smoke", "--env", "dev"]);
+    assert_eq!(busy.code, 1, "{busy:?}");
+    assert!(busy.stderr.contains("is being created by another run"), "{}", busy.stderr);
+    let still = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap().unwrap();
+    assert_eq!(still.status, "REVIEW_IN_PROGRESS", "another run's stack is left alone");
+
+    // A run that died leaves a change set nobody executes; without it (here: deleted) the stack is recovered.
+    runtime.block_on(aws.cfn.delete_change_set().stack_name(&name).change_set_name("abandoned").send()).unwrap();
     let recovered = provision(&stacks, &["--no-smoke", "--env", "dev", "--output", "json"]);
     assert_eq!(recovered.code, 0, "{recovered:?}");
     let report = recovered.json();

@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError;
 use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
 use aws_sdk_cloudformation::types::{
     Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, ResourceStatus, Stack, StackEvent, StackStatus,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_smithy_types::error::ErrorMetadata;
 use provision::config::Config;
 use provision::deploy::template_store::TemplateStore;
 use provision::deploy::{self, Options};
@@ -225,6 +227,7 @@ async fn protected_env_refuses_data_loss_even_with_the_flag() {
         action: "Remove".into(),
         replacement: None,
         properties: vec![],
+        values: vec![],
     }];
     let reason = deploy::guard(&config, &changes, true).unwrap();
     assert!(reason.contains("allow_data_loss: true"), "{reason}");
@@ -685,4 +688,160 @@ async fn cleanup_failures_of_a_successful_update_are_warnings() {
         text.contains(&format!("warning: WriterPolicy (AWS::IAM::ManagedPolicy) DELETE_FAILED: {reason}")),
         "{text}"
     );
+}
+
+fn review_stack_rules(change_set_age_secs: i64) -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
+    use aws_sdk_cloudformation::operation::list_change_sets::ListChangeSetsOutput;
+    use aws_sdk_cloudformation::types::{ChangeSetSummary, ExecutionStatus};
+    let config = config("");
+    let describe =
+        mock!(Client::describe_stacks).then_output(move || described(StackStatus::ReviewInProgress, &config));
+    let list = mock!(Client::list_change_sets).then_output(move || {
+        let created = std::time::SystemTime::now() - Duration::from_secs(change_set_age_secs as u64);
+        ListChangeSetsOutput::builder()
+            .summaries(
+                ChangeSetSummary::builder()
+                    .change_set_name("provision-1-other")
+                    .status(ChangeSetStatus::CreateComplete)
+                    .execution_status(ExecutionStatus::Available)
+                    .creation_time(aws_smithy_types::DateTime::from(created))
+                    .build(),
+            )
+            .build()
+    });
+    (describe, list)
+}
+
+/// Regression: two deploys of the same new instance at once. The second saw the first's stack in review (its CREATE
+/// change set waiting to be executed) and deleted it as "never created"; the first then failed with a misleading
+/// `Stack ... does not exist`. A stack in review with a change set made minutes ago is another run's: not touched.
+#[tokio::test]
+async fn a_stack_in_review_with_a_fresh_change_set_is_another_runs() {
+    let (describe, list) = review_stack_rules(3);
+    let delete = mock!(Client::delete_stack)
+        .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &list, &delete]);
+    let config = config("");
+    let rendered = provision::render::render(&config).unwrap();
+    let error = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await.unwrap_err();
+    let text = format!("{error:#}");
+    assert!(text.contains("stack demo-dev is being created by another run"), "{text}");
+    assert!(text.contains("--wait-timeout"), "{text}");
+    assert_eq!(delete.num_calls(), 0, "another run's stack is not deleted");
+}
+
+/// A stack left in review by a run that was killed (its change set made long ago) is still recovered.
+#[tokio::test]
+async fn a_stack_left_in_review_long_ago_is_deleted_to_create_it_afresh() {
+    let (describe, list) = review_stack_rules(3600);
+    let delete = mock!(Client::delete_stack)
+        .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
+    // Deleting: the stack's events say it is gone.
+    let events = mock!(Client::describe_stack_events)
+        .sequence()
+        .output(|| {
+            aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput::builder().build()
+        })
+        .output(|| {
+            aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput::builder()
+                .stack_events(event(
+                    "d1",
+                    "demo-dev",
+                    "AWS::CloudFormation::Stack",
+                    ResourceStatus::DeleteComplete,
+                    None,
+                ))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    // The create afresh is not this test's business: it stops there.
+    let create = mock!(Client::create_change_set).then_error(|| {
+        aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetError::generic(
+            ErrorMetadata::builder().code("TestStop").build(),
+        )
+    });
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &list, &delete, &events, &create]);
+    let config = config("");
+    let rendered = provision::render::render(&config).unwrap();
+    let result = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await;
+    assert!(format!("{:#}", result.unwrap_err()).contains("TestStop"));
+    assert_eq!(delete.num_calls(), 1, "a leftover of a killed run holds no data and is deleted");
+}
+
+/// The loser of a race to create the same stack is told so, instead of an AWS error about a stack that exists.
+#[tokio::test]
+async fn a_create_that_loses_the_race_says_another_run_is_deploying() {
+    use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetError;
+    let missing = mock!(Client::describe_stacks).then_error(|| {
+        DescribeStacksError::generic(
+            ErrorMetadata::builder().code("ValidationError").message("Stack with id demo-dev does not exist").build(),
+        )
+    });
+    let create = mock!(Client::create_change_set).then_error(|| {
+        CreateChangeSetError::generic(
+            ErrorMetadata::builder()
+                .code("AlreadyExistsException")
+                .message("Stack [demo-dev] already exists and cannot be created again with the changeSet [x].")
+                .build(),
+        )
+    });
+    let delete = mock!(Client::delete_stack)
+        .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&missing, &create, &delete]);
+    let config = config("");
+    let rendered = provision::render::render(&config).unwrap();
+    let error = deploy::deploy(&cfn, &templates(), &config, &rendered, &options(), &printer()).await.unwrap_err();
+    assert!(format!("{error:#}").contains("another run is deploying stack demo-dev at the same time"), "{error:#}");
+    assert_eq!(delete.num_calls(), 0, "the winner's stack is left alone");
+}
+
+/// Regression: Ctrl-C 0.2 s into a deploy left an empty stack in REVIEW_IN_PROGRESS that `list` did not show and
+/// `teardown` refused. Stopped before execution, a deploy removes its own change set's empty stack, found through
+/// the change set's name (never another run's stack of the same name), and says nothing was deployed.
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_before_execution_removes_this_runs_empty_stack() {
+    use aws_sdk_cloudformation::operation::{
+        create_change_set::CreateChangeSetOutput, delete_stack::DeleteStackOutput,
+        describe_change_set::DescribeChangeSetOutput,
+    };
+    let own = "arn:aws:cloudformation:us-west-1:123456789012:stack/demo-dev/own";
+    let c = config("");
+    let describe = mock!(Client::describe_stacks)
+        .match_requests(move |r| r.stack_name() == Some(own))
+        .then_output(move || described(StackStatus::ReviewInProgress, &c));
+    let missing =
+        mock!(Client::describe_stacks).match_requests(|r| r.stack_name() == Some("demo-dev")).then_error(|| {
+            DescribeStacksError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("Stack with id demo-dev does not exist")
+                    .build(),
+            )
+        });
+    let create = mock!(Client::create_change_set)
+        .then_output(move || CreateChangeSetOutput::builder().id("cs-own").stack_id(own).build());
+    // Still being computed when Ctrl-C comes.
+    let pending = mock!(Client::describe_change_set).then_output(move || {
+        DescribeChangeSetOutput::builder().status(ChangeSetStatus::CreateInProgress).stack_id(own).build()
+    });
+    let delete = mock!(Client::delete_stack)
+        .match_requests(move |r| r.stack_name() == Some(own))
+        .then_output(|| DeleteStackOutput::builder().build());
+    let cfn =
+        mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &missing, &create, &pending, &delete]);
+    let config = config("");
+    let rendered = provision::render::render(&config).unwrap();
+    let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+    let options = Options { interrupt: provision::deploy::Interrupt::Notified(notify.clone()), ..options() };
+    let (templates, printer) = (templates(), printer());
+    let interrupt = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        notify.notify_one();
+    };
+    let (result, ()) =
+        tokio::join!(deploy::deploy(&cfn, &templates, &config, &rendered, &options, &printer), interrupt);
+    let error = result.unwrap_err();
+    assert!(format!("{error:#}").contains("interrupted before any change: nothing was deployed"), "{error:#}");
+    assert_eq!(delete.num_calls(), 1, "this run's empty stack, by its id");
 }

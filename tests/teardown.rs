@@ -553,3 +553,44 @@ fn list_shows_managed_stacks_only() {
         "{names:?}"
     );
 }
+
+/// Regression: a deploy killed before it executed its CREATE change set left an empty stack in REVIEW_IN_PROGRESS
+/// (on the emulator, and possibly on AWS, without tags) that `list` did not show and `teardown` refused. Now `list`
+/// shows it under its env and instance, and `teardown` removes it: it has no template and no resource. While the
+/// run that made it may still execute its change set, teardown leaves it alone.
+#[test]
+fn a_stack_left_in_review_is_listed_and_torn_down() {
+    let project = unique("it-review-td");
+    let stacks = stacks("teardown-review", &[("dev.yaml", &env_file(&project))]);
+    let runtime = runtime();
+    let aws = runtime.block_on(aws());
+    let name = format!("{project}-dev-lost");
+    runtime
+        .block_on(
+            aws.cfn
+                .create_change_set()
+                .stack_name(&name)
+                .change_set_name("killed")
+                .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+                .template_body("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n")
+                .send(),
+        )
+        .unwrap();
+
+    let listed = provision(&stacks, &["list", "--env", "dev", "--no-count", "--output", "json"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let rows = listed.json()["stacks"].as_array().cloned().unwrap_or_default();
+    let row = rows.iter().find(|r| r["stack"] == name.as_str()).unwrap_or_else(|| panic!("{name} listed: {rows:?}"));
+    assert_eq!((row["status"].as_str(), row["instance"].as_str()), (Some("REVIEW_IN_PROGRESS"), Some("lost")));
+
+    // Its change set could still be executed by the run that made it: not yet.
+    let busy = provision(&stacks, &["teardown", "--env", "dev", "--instance", "lost", "--yes"]);
+    assert_eq!(busy.code, 1, "{busy:?}");
+    assert!(busy.stderr.contains("being created by another run"), "{}", busy.stderr);
+
+    runtime.block_on(aws.cfn.delete_change_set().stack_name(&name).change_set_name("killed").send()).unwrap();
+    let torn = provision(&stacks, &["teardown", "--env", "dev", "--instance", "lost", "--yes", "--output", "json"]);
+    assert_eq!(torn.code, 0, "{torn:?}");
+    let gone = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap();
+    assert!(gone.as_ref().is_none_or(|s| s.status == "DELETE_COMPLETE"), "{gone:?}");
+}

@@ -36,8 +36,19 @@ pub async fn run(global: &Global, args: &ListArgs, printer: &Printer) -> Result<
     for config in &configs {
         let aws = Aws::connect(&global.aws, config).await?;
         regions.push(aws.region.clone());
-        let mut stacks =
-            discover::managed_stacks(&aws.cfn).await.with_context(|| format!("in region {}", aws.region))?;
+        // Leftovers in review are found by name: those of the envs of this region that `list` looks at.
+        let envs: Vec<(String, String)> = configs
+            .iter()
+            .filter(|c| c.region == config.region)
+            .map(|c| (c.project.clone(), c.env.clone()))
+            .chain(crate::config::list_envs(&global.stacks_dir).unwrap_or_default().into_iter().filter_map(|env| {
+                let c = crate::config::load(&global.stacks_dir, &env, None).ok()?;
+                (c.region == config.region).then(|| (c.project, c.env))
+            }))
+            .collect();
+        let mut stacks = discover::managed_stacks_and_leftovers(&aws.cfn, &envs)
+            .await
+            .with_context(|| format!("in region {}", aws.region))?;
         if args.env.is_some() {
             stacks.retain(|s| s.env == config.env && s.project == config.project);
         }

@@ -1,6 +1,6 @@
 //! `provision teardown --env E [--instance NAME]`, and `--expired` / `--older-than D` for every matching instance.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures::StreamExt;
 use time::OffsetDateTime;
 
@@ -49,6 +49,11 @@ async fn one(
 ) -> Result<ExitStatus> {
     let report = match teardown::inspect(&aws.cfn, &aws.s3, &config, account).await {
         Err(error) => Report::new(&config).stopped(&error),
+        Ok(Inspection::Gone { leftover_bucket: None, stack }) => match ever_existed(aws, &config, &stack).await {
+            Ok(true) => gone(&config, None),
+            Ok(false) => Report::new(&config).stopped(&no_such_instance(aws, &config, &stack).await),
+            Err(error) => Report::new(&config).stopped(&error),
+        },
         Ok(Inspection::Gone { leftover_bucket, .. }) => gone(&config, leftover_bucket),
         Ok(Inspection::Ready(plan)) => {
             let plans = [(config, plan)];
@@ -61,6 +66,48 @@ async fn one(
         }
     };
     Ok(emit(printer, &report.env.clone(), &[report]))
+}
+
+/// Whether stack `name` existed and was deleted: CloudFormation lists deleted stacks (DELETE_COMPLETE) for 90 days.
+async fn ever_existed(aws: &Aws, config: &Config, name: &str) -> Result<bool> {
+    use aws_sdk_cloudformation::types::StackStatus;
+    let mut pages = aws.cfn.list_stacks().stack_status_filter(StackStatus::DeleteComplete).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| crate::aws::aws_error(e, "ListStacks"))
+            .with_context(|| format!("cannot find out whether instance {} ever existed", instance_name(config)))?;
+        if page.stack_summaries().iter().any(|s| s.stack_name() == Some(name)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `pr-42`, or the env's name when it has no instances.
+fn instance_name(config: &Config) -> String {
+    config.instance.clone().unwrap_or_else(|| config.env.clone())
+}
+
+/// The error for a teardown of an instance that never existed (or was deleted so long ago that CloudFormation
+/// forgot it): most likely a mistyped name, so it names the instances there are.
+async fn no_such_instance(aws: &Aws, config: &Config, stack: &str) -> anyhow::Error {
+    let existing = match discover::managed_stacks(&aws.cfn).await {
+        Ok(stacks) => {
+            let names: Vec<String> = stacks
+                .iter()
+                .filter(|s| s.env == config.env && s.project == config.project)
+                .map(|s| s.instance.clone().unwrap_or_else(|| s.stack.clone()))
+                .collect();
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        }
+        Err(error) => format!("unknown ({error})"),
+    };
+    anyhow::anyhow!(
+        "no such instance: {} (env {}; stack {stack} does not exist and was not deleted in the last 90 days); \
+         existing: {existing}",
+        instance_name(config),
+        config.env
+    )
 }
 
 fn gone(config: &Config, leftover_bucket: Option<String>) -> Report {

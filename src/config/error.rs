@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::limits::{clip, clip_quoted};
 use super::locate::Pos;
 
 /// One problem in an env file, at a place, with a way to fix it.
@@ -18,8 +19,18 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic whose quoted values (between backticks or double quotes) are clipped to a readable length and
+    /// whose control characters are escaped: a message stays short whatever the file holds.
     pub fn new(file: impl Into<PathBuf>, pos: Pos, key: &str, message: String, hint: Option<String>) -> Self {
-        Diagnostic { file: file.into(), line: pos.line, col: pos.col, key: key.to_string(), message, hint }
+        let key = key.split('.').map(clip).collect::<Vec<_>>().join(".");
+        Diagnostic {
+            file: file.into(),
+            line: pos.line,
+            col: pos.col,
+            key,
+            message: clip_quoted(&message),
+            hint: hint.as_deref().map(clip_quoted),
+        }
     }
 }
 

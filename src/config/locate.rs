@@ -7,10 +7,12 @@
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::Marker;
 
-/// A 1-based line and column.
+use super::limits::{MAX_DEPTH, MAX_INDEX_BYTES, MAX_KEY_CHARS, MAX_VALUES};
+
+/// A 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
     pub line: usize,
@@ -27,37 +29,121 @@ pub struct Node {
     pub end: usize,
 }
 
+/// A problem with the shape of the document, found while indexing it. These are reported before (and instead of)
+/// anything serde or the rules would say, since they change what the rest of the file means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Maps and lists nest deeper than [`MAX_DEPTH`]. Indexing stops here.
+    TooDeep { pos: Pos },
+    /// A key longer than [`MAX_KEY_CHARS`]. Indexing stops here.
+    KeyTooLong { pos: Pos, path: String, chars: usize },
+    /// More than [`MAX_VALUES`] values (or key paths over [`MAX_INDEX_BYTES`]). Indexing stops here.
+    TooManyValues { pos: Pos },
+    /// The same key twice in one map (serde_yaml would keep the last silently).
+    Duplicate { pos: Pos, first: Pos, path: String },
+    /// A YAML tag (`!!int`, `!Ref`): env files hold plain values.
+    Tag { pos: Pos, path: String, tag: String },
+    /// A second YAML document (`---`).
+    SecondDocument { pos: Pos },
+}
+
+impl Problem {
+    /// A problem after which nothing was indexed, and the text must not be handed to another parser.
+    pub fn stops_parsing(&self) -> bool {
+        matches!(self, Problem::TooDeep { .. } | Problem::KeyTooLong { .. } | Problem::TooManyValues { .. })
+    }
+}
+
 /// Path → node for one document.
 #[derive(Debug, Default)]
 pub struct Locator {
     nodes: HashMap<String, Node>,
     /// Top-level keys in document order.
     top_keys: Vec<String>,
+    /// Byte offset of the start of every line.
+    line_starts: Vec<usize>,
     len: usize,
+    problems: Vec<Problem>,
+    /// yaml-rust2 found a syntax error: the index is empty (serde_yaml reports the error).
+    broken: bool,
 }
 
 impl Locator {
     /// Indexes `source`. A document yaml-rust2 cannot parse yields an empty index: serde_yaml reports that error.
+    /// Indexing stops at the first problem that [stops parsing](Problem::stops_parsing).
     pub fn new(source: &str) -> Self {
-        let mut recorder = Recorder::default();
+        let line_starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        if let Some(pos) = flow_nesting_beyond(source, 2 * MAX_DEPTH) {
+            // Found without a parser; the parsers would take quadratic time to get there.
+            let problems = vec![Problem::TooDeep { pos }];
+            return Locator { line_starts, len: source.len(), problems, ..Locator::default() };
+        }
+        let mut recorder = Recorder { offsets: Offsets::new(source), ..Recorder::default() };
         let mut parser = Parser::new_from_str(source);
-        if parser.load(&mut recorder, false).is_err() {
-            return Locator::default();
+        let mut documents = 0;
+        loop {
+            let (event, mark) = match parser.next_token() {
+                Ok(next) => next,
+                Err(_) => {
+                    let problems = recorder.problems.into_iter().filter(Problem::stops_parsing).collect();
+                    return Locator { line_starts, len: source.len(), problems, broken: true, ..Locator::default() };
+                }
+            };
+            match event {
+                Event::StreamEnd => break,
+                Event::DocumentStart => {
+                    documents += 1;
+                    if documents > 1 {
+                        recorder.problems.push(Problem::SecondDocument { pos: pos(&mark) });
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            recorder.on_event(event, mark);
+            if recorder.stopped {
+                break;
+            }
         }
         for index in recorder.awaiting_end.drain(..) {
             recorder.nodes[index].1.end = source.len();
         }
-        let top_keys = recorder
-            .nodes
-            .iter()
-            .filter(|(path, _)| !path.is_empty() && !path.contains(['.', '[']))
-            .map(|(path, _)| path.clone())
-            .collect();
-        Locator { nodes: recorder.nodes.into_iter().collect(), top_keys, len: source.len() }
+        let Recorder { nodes, top_keys, mut problems, .. } = recorder;
+        let mut locator = Locator { nodes: HashMap::new(), top_keys, line_starts, len: source.len(), problems: Vec::new(), broken: false };
+        // yaml-rust2 marks a tagged node where its value starts: point at the tag, written before it on the line.
+        for problem in &mut problems {
+            if let Problem::Tag { pos, tag, .. } = problem {
+                let line = locator.line(source, pos.line);
+                let before: String = line.chars().take(pos.col.saturating_sub(1)).collect();
+                if let Some(at) = before.rfind(tag.as_str()) {
+                    pos.col = before[..at].chars().count() + 1;
+                }
+            }
+        }
+        locator.problems = problems;
+        locator.nodes = nodes.into_iter().collect();
+        locator
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path)
+    }
+
+    /// Problems with the document's shape, in the order found.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// Whether yaml-rust2 found a syntax error.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Line `line` (1-based) of `source`, without its line break.
+    pub fn line<'a>(&self, source: &'a str, line: usize) -> &'a str {
+        let Some(start) = line.checked_sub(1).and_then(|i| self.line_starts.get(i)) else { return "" };
+        let end = self.line_starts.get(line).map_or(source.len(), |next| next - 1);
+        source.get(*start..end.max(*start)).unwrap_or_default().trim_end_matches('\r')
     }
 
     /// Position of the key at `path`, or of the closest ancestor that exists (a missing key is reported where
@@ -94,56 +180,119 @@ impl Locator {
         keys.into_iter().map(|(_, k)| k).collect()
     }
 
-    /// The source with everything outside the value at `path` blanked out (newlines kept), so that the value
-    /// can be deserialized alone while serde_yaml still reports positions in the original file.
-    pub fn isolate(&self, source: &str, path: &str) -> Option<String> {
+    /// The value at `path` alone, as a document that serde_yaml reads the same way as in place: its first line is
+    /// indented as in the file, and `line_offset` is the number of lines before it (add it to the line of a
+    /// position serde_yaml reports). Its size is the value's, so every entry can be read alone in linear time.
+    pub fn isolate(&self, source: &str, path: &str) -> Option<Isolated> {
         let node = self.nodes.get(path)?;
         debug_assert_eq!(source.len(), self.len);
-        let blank = |s: &str| s.chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect::<String>();
         let (start, end) = (node.start.min(source.len()), node.end.min(source.len()));
-        let (before, rest) = (source.get(..start)?, source.get(start..)?);
-        let (value, after) = (rest.get(..end - start)?, rest.get(end - start..)?);
-        Some(format!("{}{}{}", blank(before), value, blank(after)))
+        let value = source.get(start..end.max(start))?;
+        let mut text = " ".repeat(node.value.col.saturating_sub(1));
+        text.push_str(value);
+        Some(Isolated { text, line_offset: node.value.line.saturating_sub(1) })
+    }
+}
+
+/// One value of a document, cut out to be read alone (see [`Locator::isolate`]).
+pub struct Isolated {
+    pub text: String,
+    pub line_offset: usize,
+}
+
+/// Byte offsets of yaml-rust2's marks, which count characters.
+#[derive(Default)]
+struct Offsets {
+    /// The byte offset of every character (and of the end); `None` for ASCII text, where they are the same.
+    bytes: Option<Vec<u32>>,
+}
+
+impl Offsets {
+    fn new(source: &str) -> Self {
+        if source.is_ascii() {
+            return Offsets { bytes: None };
+        }
+        let ends = source.char_indices().map(|(i, _)| i).chain(std::iter::once(source.len()));
+        Offsets { bytes: Some(ends.map(|i| i as u32).collect()) }
+    }
+
+    fn byte(&self, chars: usize) -> usize {
+        match &self.bytes {
+            None => chars,
+            Some(bytes) => bytes.get(chars).or(bytes.last()).map_or(0, |b| *b as usize),
+        }
     }
 }
 
 enum Frame {
-    Map { path: String, key: Option<(String, Pos, usize)>, in_key: bool },
+    Map { path: String, key: Option<(String, Pos, usize)>, in_key: bool, seen: HashMap<String, Pos> },
     Seq { path: String, index: usize },
 }
 
 #[derive(Default)]
 struct Recorder {
+    offsets: Offsets,
     stack: Vec<Frame>,
     nodes: Vec<(String, Node)>,
+    top_keys: Vec<String>,
     /// Nodes whose value ended; their `end` is the start of the next event.
     awaiting_end: Vec<usize>,
     /// Index in `nodes` of each open collection, parallel to `stack`.
     open: Vec<Option<usize>>,
     /// Depth of complex (non-scalar) mapping keys being skipped.
     skipping: usize,
+    /// Open maps and lists, skipped ones included.
+    depth: usize,
+    path_bytes: usize,
+    problems: Vec<Problem>,
+    /// A limit was reached: no more events are taken.
+    stopped: bool,
 }
 
 fn pos(mark: &Marker) -> Pos {
     Pos { line: mark.line(), col: mark.col() + 1 }
 }
 
+fn tag_text(tag: &yaml_rust2::parser::Tag) -> String {
+    match tag.handle.as_str() {
+        "tag:yaml.org,2002:" => format!("!!{}", tag.suffix),
+        handle => format!("{handle}{}", tag.suffix),
+    }
+}
+
 impl Recorder {
+    fn stop(&mut self, problem: Problem) {
+        self.problems.push(problem);
+        self.stopped = true;
+    }
+
+    /// Dotted path of the collection being filled.
+    fn current_path(&self) -> &str {
+        match self.stack.last() {
+            Some(Frame::Map { path, .. } | Frame::Seq { path, .. }) => path,
+            None => "",
+        }
+    }
+
     /// Path and key position of a node starting now, or None when it is a mapping key.
-    fn begin_node(&mut self, mark: &Marker) -> Option<(String, Pos)> {
+    fn begin_node(&mut self, mark: &Marker, byte: usize) -> Option<(String, Pos)> {
+        let top_level = self.stack.len() == 1;
         let (path, key_pos, key_index) = match self.stack.last_mut() {
             None => return Some((String::new(), pos(mark))),
             Some(Frame::Seq { path, index }) => {
                 let p = format!("{path}[{index}]");
                 *index += 1;
-                (p, pos(mark), mark.index())
+                (p, pos(mark), byte)
             }
-            Some(Frame::Map { path, key, in_key }) => {
+            Some(Frame::Map { path, key, in_key, .. }) => {
                 if *in_key {
                     return None;
                 }
                 *in_key = true;
                 let (name, key_pos, key_index) = key.take()?;
+                if top_level && !self.top_keys.contains(&name) {
+                    self.top_keys.push(name.clone());
+                }
                 let p = if path.is_empty() { name } else { format!("{path}.{name}") };
                 (p, key_pos, key_index)
             }
@@ -163,17 +312,56 @@ impl Recorder {
         Some((path, key_pos))
     }
 
-    fn record(&mut self, path: String, key: Pos, mark: &Marker) -> usize {
-        let node = Node { key, value: pos(mark), start: mark.index(), end: mark.index() };
+    fn record(&mut self, path: String, key: Pos, mark: &Marker, byte: usize) -> usize {
+        self.path_bytes += path.len();
+        if self.nodes.len() >= MAX_VALUES || self.path_bytes > MAX_INDEX_BYTES {
+            self.stop(Problem::TooManyValues { pos: pos(mark) });
+        }
+        let node = Node { key, value: pos(mark), start: byte, end: byte };
         self.nodes.push((path, node));
         self.nodes.len() - 1
     }
-}
 
-impl MarkedEventReceiver for Recorder {
+    /// A scalar that is a mapping key.
+    fn key(&mut self, value: String, mark: &Marker, byte: usize) {
+        let chars = value.chars().count();
+        if chars > MAX_KEY_CHARS {
+            let path = self.current_path().to_string();
+            self.stop(Problem::KeyTooLong { pos: pos(mark), path, chars });
+            return;
+        }
+        let mut duplicate = None;
+        if let Some(Frame::Map { path, key, in_key, seen }) = self.stack.last_mut() {
+            match seen.get(&value) {
+                Some(first) => {
+                    let at = if path.is_empty() { value.clone() } else { format!("{path}.{value}") };
+                    duplicate = Some(Problem::Duplicate { pos: pos(mark), first: *first, path: at });
+                }
+                None => {
+                    seen.insert(value.clone(), pos(mark));
+                }
+            }
+            *key = Some((value, pos(mark), byte));
+            *in_key = false;
+        }
+        self.problems.extend(duplicate);
+    }
+
     fn on_event(&mut self, event: Event, mark: Marker) {
+        let byte = self.offsets.byte(mark.index());
         for index in self.awaiting_end.drain(..) {
-            self.nodes[index].1.end = mark.index();
+            self.nodes[index].1.end = byte;
+        }
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    self.stop(Problem::TooDeep { pos: pos(&mark) });
+                    return;
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => self.depth = self.depth.saturating_sub(1),
+            _ => {}
         }
         if self.skipping > 0 {
             match event {
@@ -185,40 +373,47 @@ impl MarkedEventReceiver for Recorder {
                 && let Some(Frame::Map { in_key, key, .. }) = self.stack.last_mut()
             {
                 *in_key = false;
-                *key = Some(("<complex key>".into(), pos(&mark), mark.index()));
+                *key = Some(("<complex key>".into(), pos(&mark), byte));
             }
             return;
         }
+        let is_map = matches!(event, Event::MappingStart(..));
         match event {
-            Event::Scalar(value, ..) => match self.begin_node(&mark) {
-                Some((path, key)) => {
-                    let index = self.record(path, key, &mark);
-                    self.awaiting_end.push(index);
+            Event::Scalar(value, _, _, tag) => {
+                let begun = self.begin_node(&mark, byte);
+                if let Some(tag) = tag {
+                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |(p, _)| p.clone());
+                    self.problems.push(Problem::Tag { pos: pos(&mark), path, tag: tag_text(&tag) });
                 }
-                None => {
-                    if let Some(Frame::Map { key, in_key, .. }) = self.stack.last_mut() {
-                        *key = Some((value, pos(&mark), mark.index()));
-                        *in_key = false;
+                match begun {
+                    Some((path, key)) => {
+                        let index = self.record(path, key, &mark, byte);
+                        self.awaiting_end.push(index);
                     }
+                    None => self.key(value, &mark, byte),
                 }
-            },
+            }
             Event::Alias(_) => {
-                if let Some((path, key)) = self.begin_node(&mark) {
-                    let index = self.record(path, key, &mark);
+                if let Some((path, key)) = self.begin_node(&mark, byte) {
+                    let index = self.record(path, key, &mark, byte);
                     self.awaiting_end.push(index);
                 } else if let Some(Frame::Map { key, in_key, .. }) = self.stack.last_mut() {
-                    *key = Some(("<alias>".into(), pos(&mark), mark.index()));
+                    *key = Some(("<alias>".into(), pos(&mark), byte));
                     *in_key = false;
                 }
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let is_map = matches!(event, Event::MappingStart(..));
-                match self.begin_node(&mark) {
+            Event::MappingStart(_, tag) | Event::SequenceStart(_, tag) => {
+                let begun = self.begin_node(&mark, byte);
+                if let Some(tag) = tag {
+                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |(p, _)| p.clone());
+                    self.problems.push(Problem::Tag { pos: pos(&mark), path, tag: tag_text(&tag) });
+                }
+                match begun {
                     Some((path, key)) => {
-                        let index = self.record(path.clone(), key, &mark);
+                        let index = self.record(path.clone(), key, &mark, byte);
                         self.open.push(Some(index));
                         self.stack.push(if is_map {
-                            Frame::Map { path, key: None, in_key: true }
+                            Frame::Map { path, key: None, in_key: true, seen: HashMap::new() }
                         } else {
                             Frame::Seq { path, index: 0 }
                         });
@@ -235,6 +430,134 @@ impl MarkedEventReceiver for Recorder {
             _ => {}
         }
     }
+}
+
+/// Where `[` and `{` first nest deeper than `limit`, found by a scan of the text alone: both YAML parsers take time
+/// that grows with the square of the flow nesting depth (100,000 `{` take a minute), so the text must not reach
+/// them before this. The scan skips comments, quoted scalars, block scalars (`|`, `>`) and the brackets inside
+/// plain scalars of block context (`suffix: a{b`), so it may count fewer levels than there are, never more.
+pub fn flow_nesting_beyond(source: &str, limit: usize) -> Option<Pos> {
+    let chars: Vec<char> = source.chars().collect();
+    let (mut i, mut line, mut col) = (0, 1, 1);
+    let mut depth = 0usize;
+    // At the start of a node: a bracket or quote here opens a collection or a quoted scalar.
+    let mut node_start = true;
+    let mut line_indent = 0;
+    let mut at_line_start = true;
+    // Inside a block scalar: lines indented more than this belong to it.
+    let mut block_scalar: Option<usize> = None;
+    let blank = |c: Option<&char>| c.is_none_or(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+    while i < chars.len() {
+        let c = chars[i];
+        if at_line_start {
+            let indent = chars[i..].iter().take_while(|c| **c == ' ').count();
+            let rest_blank = blank(chars.get(i + indent)) && chars.get(i + indent).is_none_or(|c| *c != '\t');
+            if let Some(parent) = block_scalar {
+                if rest_blank || indent > parent {
+                    // A line of the block scalar (or a blank line): skipped.
+                    let end = chars[i..].iter().position(|c| *c == '\n').map_or(chars.len(), |p| i + p + 1);
+                    i = end;
+                    line += 1;
+                    col = 1;
+                    continue;
+                }
+                block_scalar = None;
+            }
+            at_line_start = false;
+            line_indent = indent;
+            i += indent;
+            col += indent;
+            if depth == 0 {
+                node_start = true;
+            }
+            continue;
+        }
+        let next = chars.get(i + 1);
+        let prev_blank = i == 0 || matches!(chars[i - 1], ' ' | '\t' | '\n' | '\r');
+        match c {
+            '\n' => {
+                line += 1;
+                col = 1;
+                i += 1;
+                at_line_start = true;
+                continue;
+            }
+            '#' if prev_blank => {
+                // A comment, to the end of the line.
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                    col += 1;
+                }
+                continue;
+            }
+            ' ' | '\t' | '\r' => {}
+            '"' | '\'' if node_start => {
+                // A quoted scalar, which may span lines.
+                i += 1;
+                col += 1;
+                while i < chars.len() {
+                    let q = chars[i];
+                    if q == '\\' && c == '"' {
+                        i += 1;
+                        col += 1;
+                    } else if q == c && c == '\'' && chars.get(i + 1) == Some(&'\'') {
+                        i += 1;
+                        col += 1;
+                    } else if q == c {
+                        break;
+                    }
+                    if chars.get(i) == Some(&'\n') {
+                        line += 1;
+                        col = 0;
+                    }
+                    i += 1;
+                    col += 1;
+                }
+                node_start = false;
+            }
+            '[' | '{' if node_start || depth > 0 => {
+                depth += 1;
+                if depth > limit {
+                    return Some(Pos { line, col });
+                }
+                node_start = true;
+            }
+            ']' | '}' if depth > 0 => {
+                depth -= 1;
+                node_start = false;
+            }
+            ',' if depth > 0 => node_start = true,
+            '|' | '>' if node_start && depth == 0 => {
+                block_scalar = Some(line_indent);
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                    col += 1;
+                }
+                continue;
+            }
+            '-' | '?' | ':' if blank(next) => node_start = true,
+            ':' if depth > 0 => node_start = true,
+            '-' if depth == 0 && col == 1 && chars.get(i..i + 3) == Some(&['-', '-', '-'][..]) && blank(chars.get(i + 3)) => {
+                // A document marker `---`.
+                i += 3;
+                col += 3;
+                node_start = true;
+                continue;
+            }
+            '&' | '!' if node_start => {
+                // An anchor or a tag: the node starts after it.
+                while i < chars.len() && !blank(chars.get(i)) {
+                    i += 1;
+                    col += 1;
+                }
+                continue;
+            }
+            _ => node_start = false,
+        }
+        i += 1;
+        col += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -273,11 +596,98 @@ mod tests {
     fn isolate_keeps_positions() {
         let loc = Locator::new(DOC);
         let only_bucket = loc.isolate(DOC, "bucket").unwrap();
-        assert_eq!(only_bucket.len(), DOC.len());
-        assert!(!only_bucket.contains("project"));
-        assert!(!only_bucket.contains("access"));
-        let value: serde_yaml::Value = serde_yaml::from_str(&only_bucket).unwrap();
+        assert_eq!(only_bucket.line_offset, 2);
+        assert!(only_bucket.text.starts_with("  lifecycle:"), "{:?}", only_bucket.text);
+        assert!(!only_bucket.text.contains("project"));
+        assert!(!only_bucket.text.contains("access"));
+        let value: serde_yaml::Value = serde_yaml::from_str(&only_bucket.text).unwrap();
         assert_eq!(value["tags"]["team"].as_str(), Some("voice"));
+        // serde_yaml's positions in the value, plus the offset, are those of the file.
+        let e = serde_yaml::from_str::<std::collections::BTreeMap<String, u32>>(&only_bucket.text).unwrap_err();
+        let at = e.location().unwrap();
+        assert_eq!((at.line() + only_bucket.line_offset, at.column()), (4, 5));
+        // A value that starts in the middle of a line keeps its column.
+        let writer = loc.isolate(DOC, "access.writer.prefixes").unwrap();
+        assert_eq!((writer.line_offset, writer.text.find('[')), (7, Some(14)));
+    }
+
+    #[test]
+    fn non_ascii_text_before_a_value_keeps_byte_ranges() {
+        let doc = "# Grüße — notes\nproject: demo\nbucket:\n  tags: { team: \"Straße\" }\n  versioning: 1 bucket\n";
+        let loc = Locator::new(doc);
+        let bucket = loc.isolate(doc, "bucket").unwrap();
+        assert!(bucket.text.trim_start().starts_with("tags:"), "{:?}", bucket.text);
+        assert!(bucket.text.trim_end().ends_with("1 bucket"), "{:?}", bucket.text);
+        let node = loc.get("bucket.versioning").unwrap();
+        assert_eq!(&doc[node.start..node.end], "1 bucket\n");
+        assert_eq!(node.value, Pos { line: 5, col: 15 });
+        assert_eq!(loc.get("bucket.tags.team").unwrap().value, Pos { line: 4, col: 17 });
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_every_map() {
+        let doc = "a: 1\nb:\n  x: 1\n  y: { k: 1, k: 2 }\n  x: 2\na: 3\n";
+        let found = Locator::new(doc).problems().to_vec();
+        assert_eq!(
+            found,
+            [
+                Problem::Duplicate { pos: Pos { line: 4, col: 14 }, first: Pos { line: 4, col: 8 }, path: "b.y.k".into() },
+                Problem::Duplicate { pos: Pos { line: 5, col: 3 }, first: Pos { line: 3, col: 3 }, path: "b.x".into() },
+                Problem::Duplicate { pos: Pos { line: 6, col: 1 }, first: Pos { line: 1, col: 1 }, path: "a".into() },
+            ]
+        );
+        // The same key in two different maps is fine.
+        assert!(Locator::new("a: { k: 1 }\nb: { k: 1 }\nc: [{ k: 1 }, { k: 2 }]\n").problems().is_empty());
+    }
+
+    #[test]
+    fn tags_and_second_documents_are_found() {
+        let found = Locator::new("a: !!int 5\nb: !Ref x\nc: !custom { k: 1 }\n").problems().to_vec();
+        let tags: Vec<(usize, &str, &str)> = found
+            .iter()
+            .map(|p| match p {
+                Problem::Tag { pos, path, tag } => (pos.line, path.as_str(), tag.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(tags, [(1, "a", "!!int"), (2, "b", "!Ref"), (3, "c", "!custom")]);
+        let found = Locator::new("a: 1\n---\nb: 2\n").problems().to_vec();
+        assert_eq!(found, [Problem::SecondDocument { pos: Pos { line: 2, col: 1 } }]);
+        let found = Locator::new("---\na: 1\n...\n---\nb: 2\n").problems().to_vec();
+        assert_eq!(found, [Problem::SecondDocument { pos: Pos { line: 4, col: 1 } }]);
+        assert!(Locator::new("---\na: 1\n").problems().is_empty());
+    }
+
+    #[test]
+    fn nesting_and_size_are_bounded() {
+        let deep = "{".repeat(100_000);
+        assert!(matches!(Locator::new(&deep).problems(), [Problem::TooDeep { pos: Pos { line: 1, col: 65 } }]));
+        let flow = format!("a: {}1{}\n", "[".repeat(33), "]".repeat(33));
+        assert!(matches!(Locator::new(&flow).problems(), [Problem::TooDeep { pos: Pos { line: 1, col: 35 } }]));
+        let block: String = (0..40).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        assert!(matches!(Locator::new(&block).problems(), [Problem::TooDeep { pos: Pos { line: 33, .. } }]));
+        let ok: String = (0..32).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        assert!(Locator::new(&ok).problems().is_empty());
+        let long_key = format!("bucket:\n  {}: 1\n", "k".repeat(300));
+        assert!(matches!(Locator::new(&long_key).problems(), [Problem::KeyTooLong { chars: 300, .. }]));
+        let many = format!("a: [{}]\n", "1,".repeat(MAX_VALUES));
+        assert!(matches!(Locator::new(&many).problems(), [Problem::TooManyValues { .. }]));
+    }
+
+    #[test]
+    fn the_nesting_scan_skips_what_is_not_a_bracket() {
+        let limit = 2;
+        let beyond = |s: &str| flow_nesting_beyond(s, limit).map(|p| (p.line, p.col));
+        assert_eq!(beyond("a: [[[x]]]\n"), Some((1, 6)));
+        assert_eq!(beyond("a: [[x]]\nb: [{c: 1}]\n"), None);
+        assert_eq!(beyond("a: [{c: [[1]]}]\n"), Some((1, 9)));
+        // Quoted, commented, plain and block scalars hold no brackets.
+        assert_eq!(beyond("a: \"[[[[\"\nb: '{{{{'\nc: x[[[[ # [[[[\n# {{{{\n"), None);
+        assert_eq!(beyond("a: [\"]]]\", '[[[', x]\n"), None);
+        assert_eq!(beyond("a: |\n  [[[[\n  {{{{\n\n  [[[\nb: >-\n   {{{\nc: [[1]]\n"), None);
+        assert_eq!(beyond("- |\n  [[[[\n- [[[1]]]\n"), Some((3, 5)));
+        assert_eq!(beyond("--- [[[1]]]\n"), Some((1, 7)));
+        assert_eq!(beyond("a: &x [[[1]]]\nb: !t {{{c}}}\n"), Some((1, 9)));
     }
 
     #[test]

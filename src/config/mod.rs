@@ -1,17 +1,20 @@
 //! Configuration in two stages: [`raw`] mirrors `stacks/<env>.yaml`, [`model`] is the validated form.
 
 pub mod error;
+pub mod limits;
 pub mod locate;
 pub mod model;
 pub mod raw;
+pub mod read;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigErrors, Diagnostic};
 pub use model::*;
 
-use locate::{Locator, Pos};
+use locate::{Locator, Pos, Problem};
 use raw::RawConfig;
+use read::ReadError;
 use serde::de::DeserializeOwned;
 
 use crate::names;
@@ -19,49 +22,54 @@ use crate::names;
 /// Why an env could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[error("env name {} is invalid: {}", limits::quote(.0), limits::ENV_NAME_RULE)]
+    BadEnv(String),
     #[error("no env `{env}` in {dir}{hint}")]
     UnknownEnv { env: String, dir: PathBuf, hint: String },
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("instance name `{0}` is invalid: use 1-24 lowercase letters, digits and hyphens")]
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("instance name {} is invalid: use 1-24 lowercase letters, digits and hyphens", limits::quote(.0))]
     BadInstance(String),
     #[error(transparent)]
     Invalid(#[from] ConfigErrors),
 }
 
-/// Path of the file for `env` in `dir`.
+/// Path of the file for `env` in `dir`. `env` must be a valid env name ([`limits::is_env_name`]), which makes
+/// it a plain file name: [`load`] checks that before it reads anything.
 pub fn env_file(dir: &Path, env: &str) -> PathBuf {
     dir.join(format!("{env}.yaml"))
 }
 
-/// The envs in `dir` (each `*.yaml` file), sorted.
+/// The envs in `dir`: the stem of each `*.yaml` file, sorted. A file whose name is not a valid env name is listed
+/// too (a name that is not UTF-8, lossily), so that loading it reports why it is not used instead of skipping it.
 pub fn list_envs(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut envs: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|entry| {
             let path = entry.ok()?.path();
-            (path.extension()? == "yaml").then(|| path.file_stem()?.to_str().map(str::to_string))?
+            (path.extension()? == "yaml").then(|| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))?
         })
         .collect();
     envs.sort();
     Ok(envs)
 }
 
-/// Reads and validates `dir/<env>.yaml` for an optional instance.
+/// Reads and validates `dir/<env>.yaml` for an optional instance. The env and instance names are checked before
+/// any file is read; the file must be a regular file (or a symlink to one) of at most 1 MiB of UTF-8 text.
 pub fn load(dir: &Path, env: &str, instance: Option<&str>) -> Result<Config, LoadError> {
+    if !limits::is_env_name(env) {
+        return Err(LoadError::BadEnv(env.to_string()));
+    }
     if let Some(instance) = instance
         && !names::is_instance_name(instance)
     {
         return Err(LoadError::BadInstance(instance.to_string()));
     }
     let path = env_file(dir, env);
-    let source = match std::fs::read_to_string(&path) {
-        Ok(source) => source,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let envs = list_envs(dir).unwrap_or_default();
+    let bytes = match read::read_env_file(&path) {
+        Ok(bytes) => bytes,
+        Err(ReadError::NotFound { .. }) => {
+            let envs: Vec<String> =
+                list_envs(dir).unwrap_or_default().into_iter().filter(|e| limits::is_env_name(e)).collect();
             let hint = match names::suggest(env, envs.iter().map(String::as_str)) {
                 Some(s) => format!(" (did you mean `{s}`?)"),
                 None if envs.is_empty() => " (the directory has no *.yaml env files; see --stacks-dir)".to_string(),
@@ -69,18 +77,116 @@ pub fn load(dir: &Path, env: &str, instance: Option<&str>) -> Result<Config, Loa
             };
             return Err(LoadError::UnknownEnv { env: env.to_string(), dir: dir.to_path_buf(), hint });
         }
-        Err(source) => return Err(LoadError::Read { path, source }),
+        Err(other) => return Err(other.into()),
     };
-    parse(&source, &path, env, instance).map_err(|diagnostics| ConfigErrors { diagnostics }.into())
+    parse_bytes(&bytes, &path, env, instance).map_err(|diagnostics| ConfigErrors { diagnostics }.into())
 }
 
-/// Parses and validates one env file's text; `file` is only used in messages.
+/// [`parse`] for the bytes of a file: UTF-8 (a byte order mark is fine); anything else is one located error.
+pub fn parse_bytes(bytes: &[u8], file: &Path, env: &str, instance: Option<&str>) -> Result<Config, Vec<Diagnostic>> {
+    let source = read::decode(bytes, file).map_err(|d| vec![d])?;
+    parse(source, file, env, instance)
+}
+
+/// Parses and validates one env file's text; `file` is only used in messages. At most
+/// [`limits::MAX_DIAGNOSTICS`] problems are listed, then how many more there are.
 pub fn parse(source: &str, file: &Path, env: &str, instance: Option<&str>) -> Result<Config, Vec<Diagnostic>> {
+    parse_all(source, file, env, instance).map_err(|mut found| {
+        if found.len() > limits::MAX_DIAGNOSTICS {
+            let more = found.len() - limits::MAX_DIAGNOSTICS;
+            let next = &found[limits::MAX_DIAGNOSTICS];
+            let pos = Pos { line: next.line, col: next.col };
+            found.truncate(limits::MAX_DIAGNOSTICS);
+            found.push(Diagnostic::new(
+                file,
+                pos,
+                "",
+                format!("{more} more problem{} not shown", if more == 1 { " is" } else { "s are" }),
+                Some("fix the problems above and validate again".into()),
+            ));
+        }
+        found
+    })
+}
+
+fn parse_all(source: &str, file: &Path, env: &str, instance: Option<&str>) -> Result<Config, Vec<Diagnostic>> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if source.len() as u64 > limits::MAX_FILE_BYTES {
+        let message = format!("the file has {} bytes, over the limit of 1 MiB", source.len());
+        return Err(vec![Diagnostic::new(file, Pos { line: 1, col: 1 }, "", message, None)]);
+    }
     let locator = Locator::new(source);
+    // The shape of the document comes first: nothing else it says can be trusted (and text nested too deep is
+    // never handed to serde_yaml).
+    if !locator.problems().is_empty() {
+        return Err(locator.problems().iter().map(|p| shape_problem(file, p)).collect());
+    }
     match serde_yaml::from_str::<RawConfig>(source) {
         Ok(raw) => model::build(raw, env, instance, file, &locator),
         Err(whole) => Err(structural_errors(source, file, &locator, &whole)),
     }
+}
+
+/// The diagnostic of a problem with the document's shape.
+fn shape_problem(file: &Path, problem: &Problem) -> Diagnostic {
+    let depth = limits::MAX_DEPTH;
+    let (pos, key, message, hint) = match problem {
+        Problem::TooDeep { pos } => (
+            *pos,
+            "",
+            format!("maps and lists nest deeper than {depth} levels here"),
+            "an env file nests at most 5 levels (bucket.lifecycle.rules[0].prefix): check the indentation, and \
+             look for `[` or `{` that are not closed"
+                .to_string(),
+        ),
+        Problem::KeyTooLong { pos, path, chars } => (
+            *pos,
+            path.as_str(),
+            format!("a key of {chars} characters; keys are at most {} characters", limits::MAX_KEY_CHARS),
+            "setting names are short, and names of entries at most 32 characters: check the indentation and the \
+             `:` after the key"
+                .to_string(),
+        ),
+        Problem::TooManyValues { pos } => (
+            *pos,
+            "",
+            format!("the file has more than {} values; an env file has a few hundred", limits::MAX_VALUES),
+            "split the env, or check that this is the file you meant".to_string(),
+        ),
+        Problem::Duplicate { pos, first, path } => {
+            let name = path.rsplit('.').next().unwrap_or_default();
+            let places = if first.line == pos.line {
+                format!("on line {}, at columns {} and {}", pos.line, first.col, pos.col)
+            } else {
+                format!("at lines {} and {}", first.line, pos.line)
+            };
+            (
+                *pos,
+                path.as_str(),
+                format!("{} appears twice in the same map, {places}", limits::quote(name)),
+                "a key may appear only once in a map (YAML would keep only the last one): remove or merge one of \
+                 the two"
+                    .to_string(),
+            )
+        }
+        Problem::Tag { pos, path, tag } => (
+            *pos,
+            path.as_str(),
+            format!("YAML tag {} is not supported", limits::quote(tag)),
+            "env files hold plain values: remove the tag (CloudFormation functions such as !Ref or !Sub do not \
+             apply here; quote a value that starts with `!`)"
+                .to_string(),
+        ),
+        Problem::SecondDocument { pos } => (
+            *pos,
+            "",
+            "a second YAML document starts here; an env file is one document".to_string(),
+            "remove this `---` line and what follows, or merge it into the settings above (a `---` at the very \
+             top is fine)"
+                .to_string(),
+        ),
+    };
+    Diagnostic::new(file, pos, key, message, Some(hint))
 }
 
 /// serde stops at the first error; to report every one, each top-level section (and each entry of `access` and
@@ -90,7 +196,7 @@ fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde
     // serde_yaml reads lazily: a typed read can stop at a type error (`versioning: "true tags"`) made by the same
     // broken indentation before the parser reaches the line it cannot read.
     if let Err(syntax) = serde_yaml::from_str::<serde::de::IgnoredAny>(source) {
-        return vec![from_serde(file, source, locator, "", &syntax)];
+        return vec![from_serde(file, source, locator, "", &syntax, 0)];
     }
     if let Some(shape) = document_shape_error(source, file) {
         return vec![shape];
@@ -98,7 +204,7 @@ fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde
     let mut found = Vec::new();
     let top = locator.top_keys();
     if top.is_empty() {
-        return vec![from_serde(file, source, locator, "", whole)];
+        return vec![from_serde(file, source, locator, "", whole, 0)];
     }
     for key in top {
         if !raw::TOP_LEVEL_KEYS.contains(&key.as_str()) {
@@ -109,9 +215,12 @@ fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde
             found.push(Diagnostic::new(file, locator.key_pos(key), key, format!("unknown key `{key}`"), Some(hint)));
             continue;
         }
-        let mut check = |path: &str, result: Result<(), serde_yaml::Error>| {
-            if let Err(e) = result {
-                found.push(from_serde(file, source, locator, path, &e));
+        let mut check = |path: &str, result: Result<(), (serde_yaml::Error, usize)>| {
+            if let Err((e, line_offset)) = result
+                // An alias whose anchor is in another section: the whole file read it (no syntax error above).
+                && !e.to_string().starts_with("unknown anchor")
+            {
+                found.push(from_serde(file, source, locator, path, &e, line_offset));
             }
         };
         match key.as_str() {
@@ -150,7 +259,7 @@ fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde
         }
     }
     if found.is_empty() {
-        found.push(from_serde(file, source, locator, "", whole));
+        found.push(from_serde(file, source, locator, "", whole, 0));
     }
     found
 }
@@ -176,18 +285,28 @@ fn document_shape_error(source: &str, file: &Path) -> Option<Diagnostic> {
     Some(Diagnostic::new(file, pos, "", message, Some(example.to_string())))
 }
 
-fn section<T: DeserializeOwned>(source: &str, locator: &Locator, path: &str) -> Result<(), serde_yaml::Error> {
+/// Reads the value at `path` alone as a `T`; an error comes with the number of lines before the value.
+fn section<T: DeserializeOwned>(source: &str, locator: &Locator, path: &str) -> Result<(), (serde_yaml::Error, usize)> {
     match locator.isolate(source, path) {
-        Some(isolated) => serde_yaml::from_str::<T>(&isolated).map(drop),
+        Some(isolated) => serde_yaml::from_str::<T>(&isolated.text).map(drop).map_err(|e| (e, isolated.line_offset)),
         None => Ok(()),
     }
 }
 
-/// A located diagnostic from a serde_yaml error raised while reading the value at `base`.
-fn from_serde(file: &Path, source: &str, locator: &Locator, base: &str, e: &serde_yaml::Error) -> Diagnostic {
+/// A located diagnostic from a serde_yaml error raised while reading the value at `base`, from a text that
+/// starts `line_offset` lines into the file.
+fn from_serde(
+    file: &Path,
+    source: &str,
+    locator: &Locator,
+    base: &str,
+    e: &serde_yaml::Error,
+    line_offset: usize,
+) -> Diagnostic {
     let mut pos = e.location().map(|l| Pos { line: l.line(), col: l.column() }).unwrap_or(Pos { line: 1, col: 1 });
     // The diagnostic carries the position; other positions in the text (where an unclosed `[` was opened) stay.
     let text = e.to_string().replacen(&format!(" at line {} column {}", pos.line, pos.col), "", 1);
+    pos.line += line_offset;
     // serde_yaml puts the path of the failing key before the message: `lifecycle.rules[0]: unknown field ...`.
     let (inner_path, message) = match text.split_once(": ") {
         Some((p, m)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-[]".contains(c)) => (p, m),
@@ -203,7 +322,7 @@ fn from_serde(file: &Path, source: &str, locator: &Locator, base: &str, e: &serd
         // serde points at the first key of the map that lacks the field; the map's own key names the place.
         pos = locator.key_pos(&key);
     }
-    let line = source.lines().nth(pos.line.wrapping_sub(1)).unwrap_or_default();
+    let line = locator.line(source, pos.line);
     let hint = if line.chars().nth(pos.col.wrapping_sub(1)) == Some('\t') {
         Some("YAML indentation must be spaces: replace the tab".to_string())
     } else {
@@ -214,7 +333,13 @@ fn from_serde(file: &Path, source: &str, locator: &Locator, base: &str, e: &serd
 
 /// Rewrites Rust type names in serde's messages into the words of the config file.
 fn plain_types(message: &str) -> String {
-    let mut out = message.replace("expected u32", "expected a whole number (0 or more)");
+    let mut out = message
+        .replace("expected u32", "expected a whole number (0 or more)")
+        .replace("expected enum RawPrincipal", "expected one of: service, role_arn, user (as `{ service: ... }`)")
+        .replace("expected enum RawTarget", "expected one of: queue, topic, eventbridge, or `{ lambda_arn: ... }`")
+        .replace("expected enum RawEncryption", "expected one of: sse-s3, or `{ kms_key_arn: ... }`")
+        .replace("expected map with a single key", "expected a map with exactly one key")
+        .replace("invalid type: unit value", "invalid type: empty value");
     // `expected struct RawBucket`: the raw types are maps of settings.
     while let Some(at) = out.find("expected struct Raw") {
         let end = out[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == ' ')).map_or(out.len(), |e| at + e);
@@ -226,17 +351,22 @@ fn plain_types(message: &str) -> String {
 /// A way to fix a serde error at `key`, from the shape of its message.
 fn hint_for(key: &str, message: &str) -> Option<String> {
     let quoted = |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+    // The settings that are one of several kinds, some carrying a value as a one-key map: how they are written.
+    let forms = match key.rsplit('.').next().unwrap_or_default() {
+        "encryption" => Some("`encryption: sse-s3`, or `encryption: { kms_key_arn: \"arn:aws:kms:...:key/...\" }`"),
+        "principal" => Some(
+            "`principal: { service: lambda.amazonaws.com }`, \
+             `{ role_arn: \"arn:aws:iam::<account>:role/<name>\" }` or `{ user: <name> }`",
+        ),
+        "target" => Some("`target: queue`, `topic`, `eventbridge`, or `{ lambda_arn: \"arn:aws:lambda:...\" }`"),
+        _ => None,
+    };
+    if let Some(forms) = forms
+        && (message.contains("expected one of: ") || message.contains("with exactly one key"))
+    {
+        return Some(format!("write {forms}"));
+    }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
-        // The variants that carry a value are written as one-key maps; list them the way they are written.
-        let forms = match key.rsplit('.').next().unwrap_or_default() {
-            "encryption" => Some("`encryption: sse-s3`, or `encryption: { kms_key_arn: \"arn:aws:kms:...:key/...\" }`"),
-            "principal" => Some(
-                "`principal: { service: lambda.amazonaws.com }`, \
-                 `{ role_arn: \"arn:aws:iam::<account>:role/<name>\" }` or `{ user: <name> }`",
-            ),
-            "target" => Some("`target: queue`, `topic`, `eventbridge`, or `{ lambda_arn: \"arn:aws:lambda:...\" }`"),
-            _ => None,
-        };
         let words = quoted(rest);
         let (given, allowed) = words.split_first()?;
         let suggestion =

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Diagnostic;
+use super::limits::{self, MAX_KEY_BYTES, MAX_LIFECYCLE_DAYS, quote};
 use super::locate::Locator;
 use super::raw::*;
 use crate::names;
@@ -384,8 +385,12 @@ pub fn build(
             c.error("ttl", "`ttl` only applies to ephemeral envs", "remove `ttl`, or set `ephemeral: true`");
             None
         }
-        Some(text) => match names::parse_duration(text) {
+        Some(text) => match limits::parse_duration(text, limits::MAX_TTL) {
             Ok(d) => Some(d),
+            Err(e) if e.contains("longer than the maximum") => {
+                c.error("ttl", e, "an ephemeral instance lives at most 365 days: write e.g. 24h, 7d or 30d");
+                None
+            }
             Err(e) => {
                 c.error("ttl", e, "write a duration such as 30m, 12h or 7d");
                 None
@@ -567,9 +572,42 @@ fn check_prefix(c: &mut Checker, path: &str, prefix: &str) {
     if prefix.contains('*') || prefix.contains('?') {
         c.error(path, format!("prefix `{prefix}` contains a wildcard"), "prefixes are literal; remove `*` and `?`");
     }
-    if prefix.len() > 1024 {
-        c.error(path, "prefix is longer than S3's 1024-byte key limit", "shorten it");
+    check_key_part(c, path, "prefix", prefix);
+}
+
+/// What S3 accepts in a part of an object key (a prefix or a suffix): at most 1,024 bytes of UTF-8, and no
+/// control characters (XML 1.0, in which S3 lists keys and filter rules, cannot carry most of them).
+fn check_key_part(c: &mut Checker, path: &str, what: &str, value: &str) {
+    if value.len() > MAX_KEY_BYTES {
+        c.error(
+            path,
+            format!("{what} has {} bytes, over S3's {MAX_KEY_BYTES}-byte key limit", value.len()),
+            "shorten it",
+        );
     }
+    if let Some((at, control)) = value.chars().enumerate().find(|(_, ch)| ch.is_control()) {
+        c.error(
+            path,
+            format!("{what} {} contains the control character {} (character {})", quote(value), control.escape_unicode(), at + 1),
+            "S3 keys and filters are printable text: remove it",
+        );
+    }
+}
+
+/// A service principal: `<service>.amazonaws.com`, where the service is one or more dot-separated labels of
+/// lowercase letters, digits and hyphens (`lambda`, `ecs-tasks`, `logging.s3`), each starting and ending with a
+/// letter or digit.
+fn is_service_principal(s: &str) -> bool {
+    s.len() <= 128
+        && names::is_service_principal(s)
+        && s.strip_suffix(".amazonaws.com").is_some_and(|service| {
+            service.split('.').all(|label| {
+                (1..=63).contains(&label.len())
+                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+        })
 }
 
 fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Lifecycle {
@@ -624,6 +662,7 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
         }
     };
     let abort = raw.abort_incomplete_uploads_after_days.unwrap_or(Some(DEFAULT_ABORT_DAYS));
+    bounded_days(c, &format!("{base}.abort_incomplete_uploads_after_days"), abort);
     if abort == Some(0) {
         c.error(
             &format!("{base}.abort_incomplete_uploads_after_days"),
@@ -632,6 +671,14 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
         );
     }
 
+    // S3 takes 1,000 rules, one of which is the bucket-wide rule made from the keys above.
+    if raw.rules.len() >= limits::MAX_LIFECYCLE_RULES {
+        c.error(
+            &format!("{base}.rules"),
+            format!("{} rules, over S3's limit of {} per bucket (the bucket-wide rule included)", raw.rules.len() + 1, limits::MAX_LIFECYCLE_RULES),
+            "merge rules that share a prefix or a retention",
+        );
+    }
     let mut ids = BTreeSet::new();
     let mut rules = Vec::new();
     for (i, rule) in raw.rules.into_iter().enumerate() {
@@ -683,8 +730,26 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
     }
 }
 
+/// A number of days within [`MAX_LIFECYCLE_DAYS`]; a larger one is reported and left out of the other checks.
+fn bounded_days(c: &mut Checker, path: &str, days: Option<u32>) -> Option<u32> {
+    match days {
+        Some(n) if n > MAX_LIFECYCLE_DAYS => {
+            c.error(
+                path,
+                format!("{n} days is over the limit of {MAX_LIFECYCLE_DAYS} days (100 years)"),
+                "use a number of days up to 36500, or `~` where the setting can be turned off",
+            );
+            None
+        }
+        other => other,
+    }
+}
+
 /// S3's ordering rules for one set of transitions and an expiration.
 fn check_transitions(c: &mut Checker, path: &str, ia: Option<u32>, glacier: Option<u32>, expire: Option<u32>) {
+    let ia = bounded_days(c, &format!("{path}.infrequent_access_after_days"), ia);
+    let glacier = bounded_days(c, &format!("{path}.glacier_after_days"), glacier);
+    let expire = bounded_days(c, &format!("{path}.expire_after_days"), expire);
     if let Some(days) = ia
         && days < 30
     {
@@ -733,7 +798,7 @@ fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>, place: Place)
         }
         let principal = match entry.principal {
             RawPrincipal::Service(service) => {
-                if !names::is_service_principal(&service) {
+                if !is_service_principal(&service) {
                     c.error(
                         &format!("{path}.principal.service"),
                         format!("`{service}` is not an AWS service principal"),
@@ -886,8 +951,11 @@ fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>, 
         let prefix = n.prefix.unwrap_or_default();
         let suffix = n.suffix.unwrap_or_default();
         check_prefix(c, &format!("{path}.prefix"), &prefix);
+        check_key_part(c, &format!("{path}.suffix"), "suffix", &suffix);
         let note = Notification { name, events, prefix, suffix, target };
-        if note.target != Target::Eventbridge {
+        // Every notification but EventBridge makes a resource, so more than the resource limit is reported there;
+        // the pairwise check is skipped then (it takes time with the square of their number).
+        if note.target != Target::Eventbridge && out.len() <= limits::MAX_RESOURCES {
             for other in out.iter().filter(|o| o.target != Target::Eventbridge) {
                 let shared = note.events.iter().find(|e| other.events.contains(e));
                 let prefixes_overlap = note.prefix.starts_with(&other.prefix) || other.prefix.starts_with(&note.prefix);
@@ -1046,6 +1114,23 @@ fn check_logical_ids(c: &mut Checker, config: &Config) {
             Target::Eventbridge => vec![],
         };
         claims.push((format!("notifications.{}", n.name), format!("notification `{}`", n.name), suffixes));
+    }
+    let resources = taken.len() + claims.iter().map(|(_, _, suffixes)| suffixes.len()).sum::<usize>();
+    if resources > limits::MAX_RESOURCES {
+        let at = if config.access.is_empty() { "notifications" } else { "access" };
+        c.error(
+            at,
+            format!(
+                "the env makes {resources} CloudFormation resources ({} access entries, {} notifications), over \
+                 CloudFormation's limit of {} per stack",
+                config.access.len(),
+                config.notifications.len(),
+                limits::MAX_RESOURCES
+            ),
+            "each access entry makes a policy (and a role for a service), each queue or topic notification two \
+             resources: merge entries that share prefixes, or split the env",
+        );
+        return;
     }
     for (path, owner, suffixes) in claims {
         let name = path.split_once('.').map(|(_, name)| name).unwrap_or_default();

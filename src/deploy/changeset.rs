@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::aws::aws_error;
 use crate::deploy::template_store::TemplateSource;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// One resource change, as shown to the user and judged by the data guard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,7 +62,13 @@ impl std::fmt::Display for Change {
 #[derive(Debug, Clone)]
 pub enum Planned {
     NoChanges,
-    Changes { id: String, changes: Vec<Change> },
+    /// `review_stack`: for a CREATE change set, the id of the empty stack (REVIEW_IN_PROGRESS) it made, which is
+    /// this run's to delete if the create is abandoned.
+    Changes {
+        id: String,
+        review_stack: Option<String>,
+        changes: Vec<Change>,
+    },
 }
 
 /// CloudFormation's two phrasings for an empty change set.
@@ -75,11 +82,21 @@ pub struct Request<'a> {
     pub template: &'a TemplateSource,
     pub tags: &'a [(String, String)],
     pub create: bool,
+    /// The change set's name, unique to this run: how the run recognises its own change set (and review stack).
+    pub change_set: String,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(stack: &'a str, template: &'a TemplateSource, tags: &'a [(String, String)], create: bool) -> Self {
+        let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let change_set = format!("provision-{millis}-{:x}", std::process::id());
+        Request { stack, template, tags, create, change_set }
+    }
 }
 
 /// Creates a change set and waits until CloudFormation has computed it.
 pub async fn create(cfn: &Client, request: &Request<'_>, timeout: Duration) -> Result<Planned> {
-    let name = format!("provision-{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000);
+    let name = request.change_set.clone();
     // Exactly one of the two: CloudFormation rejects a request with both.
     let (body, url) = match request.template {
         TemplateSource::Inline(body) => (Some(body.clone()), None),
@@ -96,10 +113,62 @@ pub async fn create(cfn: &Client, request: &Request<'_>, timeout: Duration) -> R
         .set_tags(Some(request.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
         .description("created by provision")
         .send()
-        .await
-        .map_err(|e| aws_error(e, "CreateChangeSet"))
-        .with_context(|| format!("cannot create a change set for stack {}", request.stack))?;
+        .await;
+    let created = match created {
+        Ok(created) => created,
+        // A CREATE change set for a stack that exists by now: another run created it between our look and ours.
+        Err(e) if request.create && already_exists(&e) => anyhow::bail!(
+            "another run is deploying stack {} at the same time (it created the stack first); \
+             run again when it has finished",
+            request.stack
+        ),
+        Err(e) => {
+            return Err(aws_error(e, "CreateChangeSet"))
+                .with_context(|| format!("cannot create a change set for stack {}", request.stack));
+        }
+    };
     let id = created.id.unwrap_or(name);
+    let review_stack = if request.create { created.stack_id } else { None };
+    let planned = wait_and_describe(cfn, request, &id, review_stack.clone(), timeout).await;
+    if let (Err(_), Some(stack)) = (&planned, &review_stack) {
+        discard_review_stack(cfn, stack).await;
+    }
+    planned
+}
+
+/// Whether CreateChangeSet failed because the stack exists already.
+fn already_exists<E: ProvideErrorMetadata>(error: &E) -> bool {
+    error.code() == Some("AlreadyExistsException")
+        || (error.code() == Some("ValidationError") && error.message().is_some_and(|m| m.contains("already exists")))
+}
+
+/// Deletes the empty stack this run's CREATE change set `change_set` made, if that change set got that far.
+pub async fn discard_own_review_stack(cfn: &Client, stack: &str, change_set: &str) {
+    let described = cfn.describe_change_set().stack_name(stack).change_set_name(change_set).send().await;
+    if let Some(stack_id) = described.ok().and_then(|d| d.stack_id) {
+        discard_review_stack(cfn, &stack_id).await;
+    }
+}
+
+/// Deletes the empty stack a CREATE change set made (by its id, so never a stack another run made under the same
+/// name), if it is still in review. Best effort: it holds nothing, and the next deploy recovers it anyway.
+pub async fn discard_review_stack(cfn: &Client, stack_id: &str) {
+    let described = cfn.describe_stacks().stack_name(stack_id).send().await;
+    let in_review = described.ok().and_then(|d| d.stacks?.into_iter().next()?.stack_status)
+        == Some(aws_sdk_cloudformation::types::StackStatus::ReviewInProgress);
+    if in_review {
+        let _ = cfn.delete_stack().stack_name(stack_id).send().await;
+    }
+}
+
+async fn wait_and_describe(
+    cfn: &Client,
+    request: &Request<'_>,
+    id: &str,
+    review_stack: Option<String>,
+    timeout: Duration,
+) -> Result<Planned> {
+    let id = id.to_string();
 
     // Not the SDK's `wait_until_change_set_create_complete`: its model fixes the first delay at 30 s (up to 120 s),
     // which would add up to half a minute to every deploy whose change set takes a few seconds, and it treats the
@@ -141,7 +210,7 @@ pub async fn create(cfn: &Client, request: &Request<'_>, timeout: Duration) -> R
         delete(cfn, request.stack, &id).await;
         return Ok(Planned::NoChanges);
     }
-    Ok(Planned::Changes { id, changes })
+    Ok(Planned::Changes { id, review_stack, changes })
 }
 
 /// Every change of a change set, across pages.
@@ -165,6 +234,39 @@ pub async fn describe(cfn: &Client, stack: &str, id: &str) -> Result<Vec<Change>
         });
     }
     Ok(changes)
+}
+
+/// The newest change set of `stack` that can still be executed (being created, or created and available) and was
+/// made less than `grace` ago, with its age: the sign that another run is working on the stack.
+pub async fn fresh_change_set(cfn: &Client, stack: &str, grace: Duration) -> Result<Option<(String, Duration)>> {
+    use aws_sdk_cloudformation::types::ExecutionStatus;
+    let summaries: Vec<_> = cfn
+        .list_change_sets()
+        .stack_name(stack)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(|e| aws_error(e, "ListChangeSets"))?;
+    let now = std::time::SystemTime::now();
+    let fresh = summaries
+        .into_iter()
+        .filter(|c| {
+            matches!(c.status, Some(ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress))
+                || (c.status == Some(ChangeSetStatus::CreateComplete)
+                    && matches!(
+                        c.execution_status,
+                        Some(ExecutionStatus::Available | ExecutionStatus::ExecuteInProgress)
+                    ))
+        })
+        .filter_map(|c| {
+            let created = std::time::SystemTime::try_from(c.creation_time?).ok()?;
+            let age = now.duration_since(created).unwrap_or_default();
+            (age < grace).then(|| (c.change_set_name.unwrap_or_default(), age))
+        })
+        .min_by_key(|(_, age)| *age);
+    Ok(fresh)
 }
 
 /// Deletes a change set; failure to clean up is not worth failing the command for.

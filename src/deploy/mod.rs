@@ -40,7 +40,8 @@ pub struct Options {
     pub operation_timeout: Duration,
     /// `--ttl`: a new expiry for an ephemeral instance.
     pub ttl: Option<Duration>,
-    /// What interrupts an update whose stack policy was lifted (the policy is put back first).
+    /// What interrupts a deploy (Ctrl-C): before execution nothing is deployed and this run's change set and empty
+    /// stack go; during it, a lifted stack policy is put back first and the update goes on in CloudFormation.
     pub interrupt: Interrupt,
 }
 
@@ -204,6 +205,9 @@ pub struct Report {
     pub timings_ms: BTreeMap<&'static str, u128>,
 }
 
+/// How long a CREATE change set of a stack in review counts as another run's work in progress.
+const REVIEW_GRACE: Duration = Duration::from_secs(600);
+
 /// Waits for an operation already in progress, or explains why the deploy cannot go on.
 async fn settle_existing(
     cfn: &Client,
@@ -214,27 +218,42 @@ async fn settle_existing(
 ) -> Result<Option<StackInfo>> {
     let name = config.stack_name();
     let mut stack = stack;
-    if stack.health == Health::InProgress {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        // Another run's stack: an operation in progress, or a CREATE change set it made moments ago (it may be
+        // at its confirmation prompt). Deleting that as "never created" would pull the stack from under it.
+        let busy = if stack.health == Health::InProgress {
+            Some(format!("has an operation in progress ({})", stack.status))
+        } else if stack.stack_status == StackStatus::ReviewInProgress {
+            changeset::fresh_change_set(cfn, &stack.id, REVIEW_GRACE).await?.map(|(change_set, age)| {
+                format!(
+                    "is being created by another run: its change set {change_set} was made {}s ago \
+                     (a stack left in review by a run that was killed is recovered after {} minutes)",
+                    age.as_secs(),
+                    REVIEW_GRACE.as_secs() / 60
+                )
+            })
+        } else {
+            None
+        };
+        let Some(busy) = busy else { break };
         if options.wait_timeout.is_zero() {
-            anyhow::bail!(
-                "stack {name} has an operation in progress ({}); wait for it to finish, or pass --wait-timeout 15m to wait here",
-                stack.status
-            );
+            anyhow::bail!("stack {name} {busy}; wait for it to finish, or pass --wait-timeout 15m to wait here");
         }
-        printer.log(format!("stack {name} is {}; waiting up to {}s", stack.status, options.wait_timeout.as_secs()));
-        let started = Instant::now();
-        while stack.health == Health::InProgress {
-            anyhow::ensure!(
-                started.elapsed() < options.wait_timeout,
-                "stack {name} is still {} after {}s",
-                stack.status,
-                options.wait_timeout.as_secs()
-            );
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            match describe_stack(cfn, &name).await? {
-                Some(s) => stack = s,
-                None => return Ok(None),
-            }
+        anyhow::ensure!(
+            started.elapsed() < options.wait_timeout,
+            "stack {name} still {busy} after {}s",
+            options.wait_timeout.as_secs()
+        );
+        if !told {
+            printer.log(format!("stack {name} {busy}; waiting up to {}s", options.wait_timeout.as_secs()));
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match describe_stack(cfn, &name).await? {
+            Some(s) => stack = s,
+            None => return Ok(None),
         }
     }
     match stack.health {
@@ -407,19 +426,20 @@ pub async fn deploy(
 
     let create = existing.is_none();
     let template = templates.source(&name, &rendered.template).await?;
-    let request = changeset::Request { stack: &name, template: &template, tags: &tags, create };
-    let planned = changeset::create(cfn, &request, options.operation_timeout).await;
-    let planned = match planned {
-        Ok(planned) => planned,
-        Err(e) => {
+    let request = changeset::Request::new(&name, &template, &tags, create);
+    let planned = tokio::select! {
+        planned = changeset::create(cfn, &request, options.operation_timeout) => planned?,
+        () = options.interrupt.wait() => {
+            // Stopped before any change: the empty stack of this run's CREATE change set (found through the
+            // change set's own name, so never another run's stack of the same name) goes.
             if create {
-                discard_review_stack(cfn, &name).await;
+                changeset::discard_own_review_stack(cfn, &name, &request.change_set).await;
             }
-            return Err(e);
+            anyhow::bail!("interrupted before any change: nothing was deployed");
         }
     };
     timings.insert("change_set", started.elapsed().as_millis());
-    let (id, changes) = match planned {
+    let (id, review_stack, changes) = match planned {
         Planned::NoChanges => {
             if let Some(stack) = &existing {
                 ensure_protection(cfn, stack, rendered, printer).await?;
@@ -427,11 +447,11 @@ pub async fn deploy(
             let deployed = existing.map(|s| (s.outputs, s.tags)).unwrap_or_default();
             return Ok(no_changes(name, recovered_from, deployed, timings, started, printer));
         }
-        Planned::Changes { id, mut changes } => {
+        Planned::Changes { id, review_stack, mut changes } => {
             if let Some(deployed) = &deployed {
                 diff::attach(&mut changes, deployed, &rendered.template_value);
             }
-            (id, changes)
+            (id, review_stack, changes)
         }
     };
     printer.log(format!("{} stack {name}: {} change(s)", if create { "create" } else { "update" }, changes.len()));
@@ -441,8 +461,8 @@ pub async fn deploy(
 
     let abandon = |reason: anyhow::Error| async {
         changeset::delete(cfn, &name, &id).await;
-        if create {
-            discard_review_stack(cfn, &name).await;
+        if let Some(stack) = &review_stack {
+            changeset::discard_review_stack(cfn, stack).await;
         }
         reason
     };
@@ -451,7 +471,15 @@ pub async fn deploy(
     }
     if !options.yes {
         if printer.interactive {
-            if !printer.confirm(&format!("apply these changes to {name}?")) {
+            // The prompt blocks on stdin: off the async threads, so that Ctrl-C at the prompt stops at once.
+            let question = format!("apply these changes to {name}?");
+            let prompt = printer.clone();
+            let answer = tokio::task::spawn_blocking(move || prompt.confirm(&question));
+            let confirmed = tokio::select! {
+                answer = answer => answer.unwrap_or(false),
+                () = options.interrupt.wait() => return Err(abandon(anyhow::anyhow!("interrupted at the prompt: nothing was deployed")).await),
+            };
+            if !confirmed {
                 return Err(abandon(refuse("not confirmed")).await);
             }
         } else if config.protected {
@@ -468,35 +496,34 @@ pub async fn deploy(
     let lift_policy = !create && config.protected && options.allow_data_loss && config.allow_data_loss;
     let lifted = lift_policy && lift_stack_policy(cfn, &name).await?;
     let exec_started = Instant::now();
-    let outcome = if lifted {
-        let executed = execute(cfn, &name, &id, changes.len(), options.operation_timeout, printer);
-        let executed = tokio::select! {
-            result = executed => result,
-            () = options.interrupt.wait() => {
-                printer.progress_done();
-                Err(anyhow::anyhow!(
-                    "interrupted: the update of stack {name} goes on in CloudFormation (see its events in the console)"
-                ))
-            }
-        };
-        let restored = match &rendered.stack_policy {
-            Some(policy) => set_stack_policy_if_changed(cfn, &name, policy).await.with_context(|| {
-                format!(
-                    "the stack policy of {name} still allows replacing the bucket: run `provision --env {}` again \
-                     to put the deny policy back",
-                    config.env
-                )
-            }),
-            None => Ok(()),
-        };
-        match (executed, restored) {
-            (Ok(outcome), Ok(())) => outcome,
-            (Ok(_), Err(restore)) => return Err(restore),
-            (Err(e), Ok(())) => return Err(e),
-            (Err(e), Err(restore)) => return Err(anyhow::anyhow!("{e:#}\nand {restore:#}")),
+    let executed = tokio::select! {
+        result = execute(cfn, &name, &id, changes.len(), options.operation_timeout, printer) => result,
+        () = options.interrupt.wait() => {
+            printer.progress_done();
+            Err(anyhow::anyhow!(
+                "interrupted: the update of stack {name} goes on in CloudFormation (see its events in the console; \
+                 `provision --env {} --wait-timeout 15m` waits for it and then deploys)",
+                config.env
+            ))
         }
+    };
+    let restored = if lifted {
+        let policy = rendered.stack_policy.as_deref().unwrap_or_default();
+        set_stack_policy_if_changed(cfn, &name, policy).await.with_context(|| {
+            format!(
+                "the stack policy of {name} still allows replacing the bucket: run `provision --env {}` again \
+                 to put the deny policy back",
+                config.env
+            )
+        })
     } else {
-        execute(cfn, &name, &id, changes.len(), options.operation_timeout, printer).await?
+        Ok(())
+    };
+    let outcome = match (executed, restored) {
+        (Ok(outcome), Ok(())) => outcome,
+        (Ok(_), Err(restore)) => return Err(restore),
+        (Err(e), Ok(())) => return Err(e),
+        (Err(e), Err(restore)) => return Err(anyhow::anyhow!("{e:#}\nand {restore:#}")),
     };
     timings.insert("execute", exec_started.elapsed().as_millis());
     let stack = describe_stack(cfn, &name).await?.with_context(|| format!("stack {name} vanished after deploy"))?;
@@ -541,7 +568,16 @@ async fn execute(
         .stack_name(name)
         .send()
         .await
-        .map_err(|e| aws_error(e, "ExecuteChangeSet"))
+        .map_err(|e| {
+            // The change set (or the stack in review it was for) is gone: another run's recovery removed it.
+            let gone = e.code() == Some("ChangeSetNotFound")
+                || (e.code() == Some("ValidationError") && e.message().is_some_and(|m| m.contains("does not exist")));
+            if gone {
+                anyhow::anyhow!("another run removed this run's change set of stack {name} meanwhile; run again")
+            } else {
+                aws_error(e, "ExecuteChangeSet")
+            }
+        })
         .with_context(|| format!("cannot execute the change set of stack {name}"))?;
     let mut done = 0;
     let outcome = events::follow(cfn, name, name, after, timeout, |event| {
@@ -588,15 +624,6 @@ fn no_changes(
     Report { stack, action: "none", recovered_from, changes: Vec::new(), outcome: None, outputs, tags, timings_ms }
 }
 
-/// A CREATE change set leaves an empty stack in REVIEW_IN_PROGRESS; remove it when the create is abandoned.
-async fn discard_review_stack(cfn: &Client, name: &str) {
-    if let Ok(Some(stack)) = describe_stack(cfn, name).await
-        && stack.stack_status == StackStatus::ReviewInProgress
-    {
-        let _ = cfn.delete_stack().stack_name(&stack.id).send().await;
-    }
-}
-
 /// What `plan` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
@@ -631,30 +658,21 @@ pub async fn plan(
         return Ok(PlanReport { stack: name, exists: false, changes: all_added(rendered), refused: None });
     }
     let template = templates.source(&name, &rendered.template).await?;
-    let request = changeset::Request { stack: &name, template: &template, tags: &tags, create: !exists };
-    let planned = changeset::create(cfn, &request, Duration::from_secs(300)).await;
-    let planned = match planned {
-        Ok(p) => p,
-        Err(e) => {
-            if !exists {
-                discard_review_stack(cfn, &name).await;
-            }
-            return Err(e);
-        }
-    };
+    let request = changeset::Request::new(&name, &template, &tags, !exists);
+    let planned = changeset::create(cfn, &request, Duration::from_secs(300)).await?;
     let mut changes = match planned {
         Planned::NoChanges => Vec::new(),
-        Planned::Changes { id, changes } => {
+        Planned::Changes { id, review_stack, changes } => {
             changeset::delete(cfn, &name, &id).await;
+            if let Some(stack) = &review_stack {
+                changeset::discard_review_stack(cfn, stack).await;
+            }
             changes
         }
     };
     if exists && !changes.is_empty() {
         let deployed = parse_template(&deployed_template(cfn, &name).await?);
         diff::attach(&mut changes, &deployed, &rendered.template_value);
-    }
-    if !exists {
-        discard_review_stack(cfn, &name).await;
     }
     let refused = guard(config, &changes, allow_data_loss);
     Ok(PlanReport { stack: name, exists, changes, refused })

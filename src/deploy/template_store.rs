@@ -600,8 +600,7 @@ mod tests {
             .then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
         let cfn_rules = plan_rules(create_change_set.clone());
         let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, &cfn_rules);
-        let request =
-            crate::deploy::changeset::Request { stack: "demo-dev", template: &source, tags: &[], create: true };
+        let request = crate::deploy::changeset::Request::new("demo-dev", &source, &[], true);
         crate::deploy::changeset::create(&cfn, &request, std::time::Duration::from_secs(5)).await.unwrap();
         assert_eq!(create_change_set.num_calls(), 1);
     }

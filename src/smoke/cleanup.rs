@@ -13,24 +13,18 @@ const MAX_PASSES: usize = 5;
 /// Versions per DeleteObjects call (S3's limit).
 const BATCH: usize = 1000;
 
-/// Deletes everything under `prefixes`; the check and what was done.
-pub(super) async fn clean(s3: &Client, bucket: &str, prefixes: &[String]) -> (Check, Cleanup) {
+/// Deletes everything under `prefixes`, counting into `cleanup` as it goes (so that what was done survives an
+/// interruption); the check.
+pub(super) async fn clean(s3: &Client, bucket: &str, prefixes: &[String], cleanup: &mut Cleanup) -> Check {
     let expected = format!("no version or delete marker left under {}", prefixes.join(", "));
-    let mut cleanup = Cleanup { prefixes: prefixes.to_vec(), ..Cleanup::default() };
+    cleanup.prefixes = prefixes.to_vec();
     let mut errors: Vec<String> = Vec::new();
     for _ in 0..MAX_PASSES {
-        let mut found = Vec::new();
-        let listings = futures::future::join_all(prefixes.iter().map(|prefix| list(s3, bucket, prefix))).await;
-        for listing in listings {
-            match listing {
-                Ok(versions) => found.extend(versions),
-                Err(e) => {
-                    let observed = format!("cannot list what is left: {e}");
-                    return (Check::fail("cleanup", expected, observed), cleanup);
-                }
-            }
-        }
-        cleanup.left = found.len();
+        let found = match list_all(s3, bucket, prefixes).await {
+            Ok(found) => found,
+            Err(e) => return Check::fail("cleanup", expected, format!("cannot list what is left: {e}")),
+        };
+        cleanup.left = Some(found.len());
         if found.is_empty() {
             break;
         }
@@ -44,17 +38,55 @@ pub(super) async fn clean(s3: &Client, bucket: &str, prefixes: &[String]) -> (Ch
             }
         }
     }
-    let ok = cleanup.left == 0;
-    let observed = if ok {
+    let left = cleanup.left.unwrap_or_default();
+    let observed = if left == 0 {
         format!("{} versions and delete markers deleted, none left", cleanup.versions_deleted)
     } else {
-        let mut text = format!("{} versions or delete markers left after {MAX_PASSES} passes", cleanup.left);
+        let mut text = format!("{left} versions or delete markers left after {MAX_PASSES} passes");
         if let Some(first) = errors.first() {
             text.push_str(&format!(" (first error: {first})"));
         }
         text
     };
-    (Check::new("cleanup", ok, expected, observed), cleanup)
+    Check::new("cleanup", left == 0, expected, observed)
+}
+
+/// How many versions and delete markers are under `prefixes` now (None when listing fails).
+pub(super) async fn count_left(s3: &Client, bucket: &str, prefixes: &[String]) -> Option<usize> {
+    list_all(s3, bucket, prefixes).await.ok().map(|found| found.len())
+}
+
+async fn list_all(s3: &Client, bucket: &str, prefixes: &[String]) -> Result<Vec<(String, Option<String>)>, String> {
+    let listings = futures::future::join_all(prefixes.iter().map(|prefix| list(s3, bucket, prefix))).await;
+    let mut found = Vec::new();
+    for listing in listings {
+        found.extend(listing?);
+    }
+    Ok(found)
+}
+
+/// The namespaces (`<parent><run id>/`) that earlier runs left under `parents` and that started before `before`:
+/// no run still going can be using them. Only directories named like a run id are considered.
+pub(super) async fn stale_namespaces(
+    s3: &Client,
+    bucket: &str,
+    parents: &[String],
+    before: time::OffsetDateTime,
+) -> Result<Vec<String>, String> {
+    let mut stale = Vec::new();
+    for parent in parents {
+        let mut pages = s3.list_objects_v2().bucket(bucket).prefix(parent).delimiter("/").into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error(e, "ListObjectsV2").to_string())?;
+            for dir in page.common_prefixes().iter().filter_map(|p| p.prefix()) {
+                let run_id = dir.strip_prefix(parent.as_str()).and_then(|d| d.strip_suffix('/')).unwrap_or_default();
+                if super::keys::run_started(run_id).is_some_and(|started| started < before) {
+                    stale.push(dir.to_string());
+                }
+            }
+        }
+    }
+    Ok(stale)
 }
 
 /// Every version and delete marker under `prefix`, as (key, version id).

@@ -117,10 +117,59 @@ pub fn cleanup_prefixes(layout: &Layout, entry_prefixes: &[String]) -> Vec<Strin
     kept
 }
 
+/// When the run named `run_id` started, if `run_id` is a run id (`20261121T025226Z-3fa9c1`); None otherwise, so
+/// nothing that merely sits under a probe prefix is taken for a run's namespace.
+pub fn run_started(run_id: &str) -> Option<OffsetDateTime> {
+    let (stamp, random) = run_id.split_once('-')?;
+    let hex = random.len() == 6 && random.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let digits = |range: std::ops::Range<usize>| stamp.get(range).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    if !hex || stamp.len() != 16 || stamp.as_bytes()[8] != b'T' || !stamp.ends_with('Z') {
+        return None;
+    }
+    let number = |range| digits(range)?.parse::<u32>().ok();
+    let month = time::Month::try_from(u8::try_from(number(4..6)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(number(0..4)?).ok()?, month, u8::try_from(number(6..8)?).ok()?)
+            .ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(number(9..11)?).ok()?,
+        u8::try_from(number(11..13)?).ok()?,
+        u8::try_from(number(13..15)?).ok()?,
+    )
+    .ok()?;
+    Some(date.with_time(clock).assume_utc())
+}
+
+/// Where runs keep their namespaces: the probe prefix itself, and the probe prefix under each entry prefix a run
+/// may write inside (see the module docs). Each holds `<run id>/` directories.
+pub fn namespace_parents(probe_prefix: &str, entry_prefixes: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = std::iter::once(probe_prefix.to_string())
+        .chain(entry_prefixes.iter().map(|p| format!("{p}{probe_prefix}")))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_run_id_tells_when_its_run_started() {
+        assert_eq!(run_started("20261121T025226Z-3fa9c1"), Some(datetime!(2026-11-21 02:52:26 UTC)));
+        assert_eq!(
+            run_started(&run_id_at(datetime!(2027-01-02 03:04:05 UTC), 7)),
+            Some(datetime!(2027-01-02 03:04:05 UTC))
+        );
+        for not_a_run in
+            ["R1", "2026-11-21", "20261121T025226Z-3FA9C1", "20261121T025226Z", "20261341T025226Z-3fa9c1", "report"]
+        {
+            assert_eq!(run_started(not_a_run), None, "{not_a_run}");
+        }
+        assert_eq!(namespace_parents("_probe/", &["calls/".into(), "calls/".into()]), ["_probe/", "calls/_probe/"]);
+    }
 
     #[test]
     fn run_ids_are_readable_and_unique() {

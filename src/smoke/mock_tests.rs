@@ -309,10 +309,11 @@ async fn cleanup_pages_through_versions_and_markers_until_nothing_is_left() {
         })
     };
     let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&listing, &deletes]);
-    let (check, cleanup) = cleanup::clean(&s3, BUCKET, &["_probe/R1/".to_string()]).await;
+    let mut cleanup = Cleanup::default();
+    let check = cleanup::clean(&s3, BUCKET, &["_probe/R1/".to_string()], &mut cleanup).await;
     assert!(check.ok, "{check:?}");
     assert_eq!(check.observed, "3 versions and delete markers deleted, none left");
-    assert_eq!((cleanup.versions_deleted, cleanup.left), (3, 0));
+    assert_eq!((cleanup.versions_deleted, cleanup.left), (3, Some(0)));
     let deleted = deleted.lock().unwrap();
     assert_eq!(
         *deleted,
@@ -356,4 +357,53 @@ async fn an_over_limit_receive_is_polled_again_while_waiting_for_the_notificatio
     let found = notify::wait_for(&ctx, "https://sqs/q", &key, "ObjectCreated", deadline).await;
     assert_eq!(found, Ok(true));
     assert_eq!(receive.num_calls(), 3);
+}
+
+/// Regression: a run stopped by a second Ctrl-C during its cleanup left 11 probe versions and said `0 left`, and
+/// no later run removed them. Now a stopped cleanup counts what is left, and the next run finds the namespaces of
+/// earlier runs (directories named like a run id, started over an hour ago) and removes them; anything else under
+/// the probe prefix, and a run that may still be going, is left alone.
+#[tokio::test]
+async fn earlier_runs_namespaces_are_found_and_what_is_left_is_counted() {
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+    use aws_sdk_s3::types::{CommonPrefix, ObjectVersion};
+
+    let recent = keys::new_run_id();
+    let dirs = ["_probe/20261101T080000Z-0a1b2c/".to_string(), format!("_probe/{recent}/"), "_probe/notes/".into()];
+    let listing = {
+        let dirs = dirs.clone();
+        mock!(aws_sdk_s3::Client::list_objects_v2).match_requests(|r| r.delimiter() == Some("/")).then_compute_output(
+            move |req| {
+                let prefixes = match req.prefix() {
+                    Some("_probe/") => dirs.iter().map(|d| CommonPrefix::builder().prefix(d).build()).collect(),
+                    _ => Vec::new(),
+                };
+                ListObjectsV2Output::builder().set_common_prefixes(Some(prefixes)).build()
+            },
+        )
+    };
+    let versions = mock!(aws_sdk_s3::Client::list_object_versions).then_compute_output(|req| {
+        let builder = ListObjectVersionsOutput::builder();
+        let builder = match req.prefix() {
+            Some("_probe/20261101T080000Z-0a1b2c/") => (0..11).fold(builder, |b, i| {
+                b.versions(
+                    ObjectVersion::builder()
+                        .key(format!("_probe/20261101T080000Z-0a1b2c/k{i}"))
+                        .version_id("v")
+                        .build(),
+                )
+            }),
+            _ => builder,
+        };
+        builder.is_truncated(false).build()
+    });
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&listing, &versions]);
+    let before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let parents = keys::namespace_parents("_probe/", &["calls/".to_string()]);
+    let stale = cleanup::stale_namespaces(&s3, BUCKET, &parents, before).await.unwrap();
+    assert_eq!(stale, ["_probe/20261101T080000Z-0a1b2c/"], "neither a recent run nor a non-run directory");
+    assert_eq!(listing.num_calls(), 2, "the probe prefix and calls/_probe/");
+    assert_eq!(cleanup::count_left(&s3, BUCKET, &stale).await, Some(11));
+    let stopped = Cleanup { left: None, stopped: true, ..Cleanup::default() };
+    assert_eq!(stopped.left_text(), "an unknown number of versions");
 }

@@ -160,12 +160,19 @@ pub struct Cleanup {
     /// Object versions and delete markers deleted.
     pub versions_deleted: usize,
     /// Versions and delete markers still under a probe prefix afterwards (0 when the cleanup worked), as of the
-    /// last listing.
-    pub left: usize,
+    /// last listing; None when no listing could tell (a stopped cleanup whose count did not come back in time).
+    pub left: Option<usize>,
     /// The prefixes that were emptied.
     pub prefixes: Vec<String>,
-    /// Stopped by a second Ctrl-C before it finished: what is left is not known.
+    /// Stopped by a second Ctrl-C before it finished.
     pub stopped: bool,
+}
+
+impl Cleanup {
+    /// `left` for people: the number, or "an unknown number of versions".
+    pub fn left_text(&self) -> String {
+        self.left.map_or_else(|| "an unknown number of versions".to_string(), |n| n.to_string())
+    }
 }
 
 /// Everything a probe run found.
@@ -178,6 +185,9 @@ pub struct ProbeReport {
     /// AWS requests made (every attempt, retries included).
     pub requests: u32,
     pub cleanup: Cleanup,
+    /// What was removed of earlier runs' abandoned namespaces (None when there were none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<Cleanup>,
     /// Stopped by Ctrl-C (the cleanup still ran).
     pub interrupted: bool,
     pub wall_ms: u64,
@@ -286,19 +296,31 @@ pub async fn run_probes(
     ctx.progress("cleanup");
     let prefixes = keys::cleanup_prefixes(&ctx.layout, &assumable_prefixes(config));
     let since = Instant::now();
-    let cleaned = until_ctrl_c(cleanup::clean(&ctx.clients.s3, &ctx.bucket, &prefixes), options.handle_ctrl_c).await;
-    let (check, cleanup) = match cleaned {
-        Some(done) => done,
-        None => (
+    let mut cleanup = Cleanup::default();
+    let cleaned = {
+        let clean = cleanup::clean(&ctx.clients.s3, &ctx.bucket, &prefixes, &mut cleanup);
+        until_ctrl_c(clean, options.handle_ctrl_c).await
+    };
+    let check = match cleaned {
+        Some(check) => check,
+        None => {
+            // Stopped: say what is left, as far as one quick listing can tell, and who removes it.
+            cleanup.stopped = true;
+            let count = cleanup::count_left(&ctx.clients.s3, &ctx.bucket, &prefixes);
+            cleanup.left = tokio::time::timeout(Duration::from_secs(3), count).await.ok().flatten();
             Check::fail(
                 "cleanup",
                 "no probe version left",
-                format!("stopped by Ctrl-C; delete what is left under {}", prefixes.join(", ")),
-            ),
-            Cleanup { prefixes: prefixes.clone(), stopped: true, ..Cleanup::default() },
-        ),
+                format!(
+                    "stopped by Ctrl-C with {} left under {}; the next `provision smoke` of this env removes them",
+                    cleanup.left_text(),
+                    prefixes.join(", ")
+                ),
+            )
+        }
     };
     state.checks.push(check.took(since));
+    let earlier = if interrupted || cleanup.stopped { None } else { clean_earlier_runs(&ctx, &mut state).await };
     if interrupted {
         state.checks.push(Check::fail("interrupted", "a complete run", "stopped by Ctrl-C before every probe ran"));
     }
@@ -310,9 +332,41 @@ pub async fn run_probes(
         access_matrix: state.matrix,
         requests: ctx.clients.requests(),
         cleanup,
+        earlier,
         interrupted,
         wall_ms: millis(started.elapsed()),
     })
+}
+
+/// How long after its start a run's namespace counts as abandoned: far longer than any run takes.
+const ABANDONED_AFTER: time::Duration = time::Duration::hours(1);
+
+/// Removes the probe namespaces that earlier runs of this env left behind (a run stopped by a second Ctrl-C, a
+/// killed process) once they are older than any run still going could be. Says so, and adds a check, when there
+/// were any.
+async fn clean_earlier_runs(ctx: &Ctx<'_>, state: &mut State) -> Option<Cleanup> {
+    let parents = keys::namespace_parents(&ctx.config.smoke.probe_prefix, &assumable_prefixes(ctx.config));
+    let before = time::OffsetDateTime::now_utc() - ABANDONED_AFTER;
+    let stale = match cleanup::stale_namespaces(&ctx.clients.s3, &ctx.bucket, &parents, before).await {
+        Ok(stale) if stale.is_empty() => return None,
+        Ok(stale) => stale,
+        Err(e) => {
+            ctx.printer.log(format!("smoke: warning: cannot look for probes of earlier runs: {e}"));
+            return None;
+        }
+    };
+    let since = Instant::now();
+    let mut cleanup = Cleanup::default();
+    let check = cleanup::clean(&ctx.clients.s3, &ctx.bucket, &stale, &mut cleanup).await;
+    ctx.printer.log(format!(
+        "smoke: removed {} probe versions that earlier runs left under {} (started over an hour ago)",
+        cleanup.versions_deleted,
+        stale.join(", ")
+    ));
+    let mut check = check.took(since);
+    check.name = "earlier runs' probes".into();
+    state.checks.push(check);
+    Some(cleanup)
 }
 
 /// Runs `work` to its end, or until Ctrl-C (None).

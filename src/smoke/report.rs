@@ -1,6 +1,7 @@
 //! How a smoke run is shown: a table of checks on a terminal, one line per check elsewhere (CI), then the access
 //! matrix; `--output json` prints one document instead.
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::{AccessRow, Check, Method, ProbeReport};
@@ -114,16 +115,61 @@ pub fn failures(extra: &[Check], report: &ProbeReport) -> Vec<String> {
     out
 }
 
+/// How many checks and access-matrix rows passed, failed and were skipped: the summary line, and `counts` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Counts {
+    /// Checks run or skipped (the live configuration's and the probes').
+    pub checks: usize,
+    pub passed: usize,
+    pub failed: usize,
+    /// Checks not run (`observed` says why); they do not fail the run.
+    pub skipped: usize,
+    /// Rows of the access matrix.
+    pub access: usize,
+    pub access_failed: usize,
+    /// Rows neither requested nor simulated (`not-checked`); they do not fail the run.
+    pub access_not_checked: usize,
+}
+
+/// Counts the checks (`extra`, the live configuration's, and the probes') and the access matrix.
+pub fn counts(extra: &[Check], report: &ProbeReport) -> Counts {
+    let checks: Vec<&Check> = extra.iter().chain(report.checks.iter()).collect();
+    let rows = &report.access_matrix;
+    Counts {
+        checks: checks.len(),
+        passed: checks.iter().filter(|c| c.ok && !c.skipped).count(),
+        failed: checks.iter().filter(|c| !c.ok).count(),
+        skipped: checks.iter().filter(|c| c.ok && c.skipped).count(),
+        access: rows.len(),
+        access_failed: rows.iter().filter(|r| !r.ok).count(),
+        access_not_checked: rows.iter().filter(|r| r.ok && r.method == Method::NotChecked).count(),
+    }
+}
+
+/// `38 checks, 0 failed, 3 skipped; access matrix 24 rows, 0 failed, 4 not checked`.
+pub fn summary(counts: &Counts) -> String {
+    let mut line = format!("{} checks, {} failed, {} skipped", counts.checks, counts.failed, counts.skipped);
+    if counts.access > 0 {
+        line.push_str(&format!(
+            "; access matrix {} rows, {} failed, {} not checked",
+            counts.access, counts.access_failed, counts.access_not_checked
+        ));
+    }
+    line
+}
+
 /// Prints a smoke run: `--output json` as one document (`extra` under `live`), text otherwise (the table, the
 /// matrix and a summary on stdout, each failure on stderr).
 pub fn print(printer: &Printer, config: &Config, extra: &[Check], report: &ProbeReport) {
     let ok = report.ok() && extra.iter().all(|c| c.ok);
+    let counts = counts(extra, report);
     if printer.json() {
         printer.json_doc(&json!({
             "env": config.env,
             "instance": config.instance,
             "stack": config.stack_name(),
             "ok": ok,
+            "counts": counts,
             "live": extra,
             "smoke": report,
         }));
@@ -140,17 +186,15 @@ pub fn print(printer: &Printer, config: &Config, extra: &[Check], report: &Probe
             }
         }
         printer.data("");
-        let failed = extra.iter().chain(report.checks.iter()).filter(|c| !c.ok).count()
-            + report.access_matrix.iter().filter(|r| !r.ok).count();
         printer.data(format!(
-            "smoke {} ({}): {} checks, {failed} failed; {} requests in {} ms; {} probe versions deleted, {} left",
+            "smoke {} ({}): {}; {} requests in {} ms; {} probe versions deleted, {} left",
             if ok { "passed" } else { "FAILED" },
             report.run_id,
-            extra.len() + report.checks.len(),
+            summary(&counts),
             report.requests,
             report.wall_ms,
             report.cleanup.versions_deleted,
-            report.cleanup.left
+            report.cleanup.left_text()
         ));
     }
     for line in failures(extra, report) {
@@ -185,6 +229,7 @@ mod tests {
             }],
             requests: 9,
             cleanup: Cleanup::default(),
+            earlier: None,
             interrupted: false,
             wall_ms: 100,
         }
@@ -210,6 +255,27 @@ mod tests {
         assert_eq!(lines[0], "CHECK            RESULT   LATENCY  DETAILS");
         assert_eq!(lines[1], "live versioning  ok          0 ms");
         assert_eq!(lines[3], "versioning       FAIL       12 ms  expected 2 versions; observed 1 version");
+    }
+
+    /// Skipped checks and unchecked matrix rows are counted apart from passed and failed ones.
+    #[test]
+    fn the_summary_counts_skipped_checks() {
+        let live =
+            [Check::pass("live versioning", "Enabled", "Enabled"), Check::skip("live logging", "on", "no bucket")];
+        let mut r = report();
+        let mut unchecked = r.access_matrix[0].clone();
+        unchecked.method = Method::NotChecked;
+        unchecked.ok = true;
+        r.access_matrix.push(unchecked);
+        let counts = counts(&live, &r);
+        assert_eq!(
+            counts,
+            Counts { checks: 5, passed: 2, failed: 1, skipped: 2, access: 2, access_failed: 1, access_not_checked: 1 }
+        );
+        assert_eq!(summary(&counts), "5 checks, 1 failed, 2 skipped; access matrix 2 rows, 1 failed, 1 not checked");
+        let json = serde_json::to_value(counts).unwrap();
+        assert_eq!(json["skipped"], 2);
+        assert_eq!(summary(&Counts { checks: 3, passed: 3, ..Counts::default() }), "3 checks, 0 failed, 0 skipped");
     }
 
     #[test]

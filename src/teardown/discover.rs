@@ -39,6 +39,19 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
+/// The env (and instance) whose stack name `name` is: `<project>-<env>` or `<project>-<env>-<instance>`.
+fn leftover_of(name: &str, envs: &[(String, String)]) -> Option<(String, String, Option<String>)> {
+    envs.iter().find_map(|(project, env)| {
+        let base = format!("{project}-{env}");
+        let rest = name.strip_prefix(&base)?;
+        let instance = match rest {
+            "" => None,
+            rest => Some(rest.strip_prefix('-').filter(|i| !i.is_empty())?.to_string()),
+        };
+        Some((project.clone(), env.clone(), instance))
+    })
+}
+
 impl Managed {
     /// A managed stack from what DescribeStacks says; None when the stack does not carry this tool's tags.
     pub fn from_parts(
@@ -80,6 +93,14 @@ impl Managed {
 
 /// Every stack of the region that carries `managed-by=provision` (DescribeStacks, all pages).
 pub async fn managed_stacks(cfn: &Client) -> Result<Vec<Managed>> {
+    managed_stacks_and_leftovers(cfn, &[]).await
+}
+
+/// [`managed_stacks`], plus the stacks left in review under the stack name of one of `envs` (project, env) or of
+/// an instance of it: an empty stack (REVIEW_IN_PROGRESS) that a CREATE change set made and nobody executed, e.g.
+/// a deploy killed before it executed. It holds nothing, may carry no tags (AWS need not tag an empty stack), and
+/// `teardown` removes it.
+pub async fn managed_stacks_and_leftovers(cfn: &Client, envs: &[(String, String)]) -> Result<Vec<Managed>> {
     let mut found = Vec::new();
     let mut stacks = cfn.describe_stacks().into_paginator().items().send();
     while let Some(stack) = stacks.next().await {
@@ -99,6 +120,22 @@ pub async fn managed_stacks(cfn: &Client) -> Result<Vec<Managed>> {
         let id = stack.stack_id.unwrap_or_default();
         if let Some(managed) = Managed::from_parts(&name, &id, &status, &tags, &outputs, created) {
             found.push(managed);
+        } else if status == "REVIEW_IN_PROGRESS"
+            && let Some((project, env, instance)) = leftover_of(&name, envs)
+        {
+            found.push(Managed {
+                stack: name,
+                id,
+                env,
+                project,
+                instance,
+                status,
+                created: created.and_then(|t| t.format(&Rfc3339).ok()),
+                expires: None,
+                bucket: None,
+                created_at: created,
+                expires_at: None,
+            });
         }
     }
     found.sort_by(|a, b| (&a.env, &a.instance, &a.stack).cmp(&(&b.env, &b.instance, &b.stack)));

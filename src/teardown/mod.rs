@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aws_sdk_cloudformation::Client as Cfn;
+use aws_sdk_cloudformation::types::StackStatus;
 use aws_sdk_s3::Client as S3;
 use serde::Serialize;
 
@@ -120,6 +121,9 @@ pub async fn inspect(cfn: &Cfn, s3: &S3, config: &Config, account: &str) -> Resu
             return Ok(Inspection::Gone { stack: name, leftover_bucket: leftover });
         }
     };
+    if stack.stack_status == StackStatus::ReviewInProgress {
+        return review_leftover(cfn, config, stack).await;
+    }
     if let Some(reason) = safety::stack_refusal(config, &stack) {
         return Err(refuse(reason));
     }
@@ -164,6 +168,32 @@ pub async fn inspect(cfn: &Cfn, s3: &S3, config: &Config, account: &str) -> Resu
     }
     let previous_failures = resources.into_iter().filter(|r| r.status == "DELETE_FAILED").collect();
     Ok(Inspection::Ready(Plan { stack, buckets: existing, previous_failures }))
+}
+
+/// A stack in review (REVIEW_IN_PROGRESS): an empty stack that a CREATE change set made and nobody executed. It
+/// has no template and no resource, so it holds nothing and may go even without this tool's tags (AWS need not
+/// tag an empty stack); only tags that name another env, a resource, or another run's change set in progress stop
+/// it.
+async fn review_leftover(cfn: &Cfn, config: &Config, stack: StackInfo) -> Result<Inspection> {
+    let name = &stack.name;
+    if stack.tags.contains_key(crate::config::TAG_MANAGED_BY)
+        && let Some(reason) = safety::stack_refusal(config, &stack)
+    {
+        return Err(refuse(reason));
+    }
+    if !stack_resources(cfn, &stack.id).await?.is_empty() {
+        return Err(refuse(format!("stack {name} is in review but has resources; look at it in the console")));
+    }
+    if let Some((change_set, age)) =
+        deploy::changeset::fresh_change_set(cfn, &stack.id, Duration::from_secs(600)).await?
+    {
+        anyhow::bail!(
+            "stack {name} is being created by another run (its change set {change_set} was made {}s ago); \
+             run teardown again when that run has finished",
+            age.as_secs()
+        );
+    }
+    Ok(Inspection::Ready(Plan { stack, buckets: Vec::new(), previous_failures: Vec::new() }))
 }
 
 /// How one teardown ended.
