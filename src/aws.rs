@@ -520,6 +520,9 @@ fn chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item
 
 /// A request that was never answered: the endpoint could not be reached, or no credentials could sign it.
 fn dispatch_failure(error: &(dyn std::error::Error + 'static), operation: &str) -> (String, Option<String>) {
+    if let Some(credentials) = credentials_problem(error) {
+        return (format!("{operation} could not be sent: {}", credentials.0), Some(credentials.1));
+    }
     if let Some(unreachable) = chain(error).find_map(|e| e.downcast_ref::<Unreachable>()) {
         let endpoint = &unreachable.endpoint;
         let on_aws = is_aws_endpoint(endpoint);
@@ -534,10 +537,10 @@ fn dispatch_failure(error: &(dyn std::error::Error + 'static), operation: &str) 
             format!("check that {endpoint} is the endpoint you mean (--endpoint-url, AWS_ENDPOINT_URL, `endpoint:`)")
         };
         let what = if unreachable.timed_out { "timed out" } else { "connection failed" };
-        return (format!("{operation} {what}: {unreachable} (is the endpoint reachable?)"), Some(hint));
-    }
-    if let Some(credentials) = credentials_problem(error) {
-        return (format!("{operation} could not be sent: {}", credentials.0), Some(credentials.1));
+        // The credential providers (SSO, STS, instance metadata) make requests of their own.
+        let loading = chain(error).any(|e| e.is::<aws_credential_types::provider::error::CredentialsError>());
+        let whose = if loading { " while loading credentials" } else { "" };
+        return (format!("{operation} {what}{whose}: {unreachable} (is the endpoint reachable?)"), Some(hint));
     }
     (format!("{operation} could not be sent (is the endpoint reachable?)"), None)
 }
@@ -550,9 +553,14 @@ fn is_aws_endpoint(endpoint: &str) -> bool {
 
 /// Why no credentials signed the request, and what to do: `(what, hint)`.
 fn credentials_problem(error: &(dyn std::error::Error + 'static)) -> Option<(String, String)> {
-    use aws_config::profile::credentials::ProfileFileError;
-    let profile = chain(error).find_map(|e| e.downcast_ref::<ProfileFileError>());
-    if let Some(ProfileFileError::MissingProfile { profile, .. }) = profile {
+    let texts: Vec<String> = chain(error).map(|e| e.to_string()).collect();
+    // The default chain reports the profile provider's `ProfileFileError::MissingProfile` as text within its own.
+    let missing_profile = texts.iter().find_map(|t| {
+        let (_, rest) = t.split_once("profile `")?;
+        let (profile, rest) = rest.split_once('`')?;
+        rest.starts_with(" was not defined").then(|| profile.to_string())
+    });
+    if let Some(profile) = missing_profile {
         return Some((
             format!("profile `{profile}` is not defined"),
             format!(
@@ -563,7 +571,6 @@ fn credentials_problem(error: &(dyn std::error::Error + 'static)) -> Option<(Str
             ),
         ));
     }
-    let texts: Vec<String> = chain(error).map(|e| e.to_string()).collect();
     let says = |needle: &str| texts.iter().any(|t| t.to_ascii_lowercase().contains(needle));
     if says("sso") && (says("expired") || says("unauthorized") || says("session token not found")) {
         return Some((

@@ -358,7 +358,9 @@ mod tests {
     }
 
     fn help_of(subcommand: &str) -> String {
-        command().find_subcommand_mut(subcommand).unwrap().render_long_help().to_string()
+        let mut command = command();
+        command.build();
+        command.find_subcommand_mut(subcommand).unwrap().render_long_help().to_string()
     }
 
     const AWS_FLAGS: &[&str] =

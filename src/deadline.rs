@@ -124,17 +124,17 @@ async fn bounded<T>(
             }
         }
     };
-    let bounded = async {
+    // The work stays alive while the deadline's error is made, so that the error can name the request it waits for.
+    let work = std::pin::pin!(work);
+    let expired = async {
         match deadline {
-            None => work.await,
-            Some(deadline) => match tokio::time::timeout(deadline, work).await {
-                Ok(result) => result,
-                Err(_) => Err(deadline_passed(requests, what, deadline, Instant::now())),
-            },
+            Some(deadline) => tokio::time::sleep(deadline).await,
+            None => std::future::pending().await,
         }
     };
     tokio::select! {
-        result = bounded => result,
+        result = work => result,
+        () = expired => Err(deadline_passed(requests, what, deadline.unwrap_or_default(), Instant::now())),
         never = ticker => never,
     }
 }

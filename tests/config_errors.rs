@@ -280,7 +280,8 @@ const HOSTILE: &[&str] = &[
 ];
 
 /// Words of Rust, not of env files, that serde puts in its messages unless they are rewritten.
-const RUST_WORDS: &[&str] = &["Raw", "enum ", "struct ", "u32", "u64", "usize", "Some(", "None", "unit value", "Option"];
+const RUST_WORDS: &[&str] =
+    &["Raw", "enum ", "struct ", "u32", "u64", "usize", "Some(", "None", "unit value", "Option"];
 
 /// Parses `source` and reports a panic, with the input that caused it, instead of aborting the whole test.
 fn must_not_panic(source: &str, what: &str, instance: Option<&str>, failures: &mut Vec<String>) {

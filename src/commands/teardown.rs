@@ -268,7 +268,7 @@ fn emit(printer: &Printer, env: &str, reports: &[Report]) -> ExitStatus {
             printer.data(format!(
                 "{} torn down, {} already gone, {} refused, {} failed",
                 count(Outcome::TornDown),
-                count(Outcome::AlreadyGone),
+                count(Outcome::AlreadyGone) + count(Outcome::AlreadyBeingTornDown),
                 count(Outcome::Refused),
                 count(Outcome::Failed)
             ));

@@ -115,7 +115,8 @@ pub fn clip(value: &str) -> String {
 }
 
 fn push_visible(out: &mut String, c: char) {
-    let invisible = c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+    let invisible = c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
     if invisible {
         out.extend(c.escape_default());
     } else {

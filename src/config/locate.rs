@@ -109,7 +109,14 @@ impl Locator {
             recorder.nodes[index].1.end = source.len();
         }
         let Recorder { nodes, top_keys, mut problems, .. } = recorder;
-        let mut locator = Locator { nodes: HashMap::new(), top_keys, line_starts, len: source.len(), problems: Vec::new(), broken: false };
+        let mut locator = Locator {
+            nodes: HashMap::new(),
+            top_keys,
+            line_starts,
+            len: source.len(),
+            problems: Vec::new(),
+            broken: false,
+        };
         // yaml-rust2 marks a tagged node where its value starts: point at the tag, written before it on the line.
         for problem in &mut problems {
             if let Problem::Tag { pos, tag, .. } = problem {
@@ -497,10 +504,10 @@ pub fn flow_nesting_beyond(source: &str, limit: usize) -> Option<Pos> {
                 col += 1;
                 while i < chars.len() {
                     let q = chars[i];
-                    if q == '\\' && c == '"' {
-                        i += 1;
-                        col += 1;
-                    } else if q == c && c == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    // `\x` in a double-quoted scalar, `''` in a single-quoted one: two characters, no end.
+                    let escaped =
+                        (q == '\\' && c == '"') || (q == '\'' && c == '\'' && chars.get(i + 1) == Some(&'\''));
+                    if escaped {
                         i += 1;
                         col += 1;
                     } else if q == c {
@@ -537,7 +544,11 @@ pub fn flow_nesting_beyond(source: &str, limit: usize) -> Option<Pos> {
             }
             '-' | '?' | ':' if blank(next) => node_start = true,
             ':' if depth > 0 => node_start = true,
-            '-' if depth == 0 && col == 1 && chars.get(i..i + 3) == Some(&['-', '-', '-'][..]) && blank(chars.get(i + 3)) => {
+            '-' if depth == 0
+                && col == 1
+                && chars.get(i..i + 3) == Some(&['-', '-', '-'][..])
+                && blank(chars.get(i + 3)) =>
+            {
                 // A document marker `---`.
                 i += 3;
                 col += 3;
@@ -631,7 +642,11 @@ mod tests {
         assert_eq!(
             found,
             [
-                Problem::Duplicate { pos: Pos { line: 4, col: 14 }, first: Pos { line: 4, col: 8 }, path: "b.y.k".into() },
+                Problem::Duplicate {
+                    pos: Pos { line: 4, col: 14 },
+                    first: Pos { line: 4, col: 8 },
+                    path: "b.y.k".into()
+                },
                 Problem::Duplicate { pos: Pos { line: 5, col: 3 }, first: Pos { line: 3, col: 3 }, path: "b.x".into() },
                 Problem::Duplicate { pos: Pos { line: 6, col: 1 }, first: Pos { line: 1, col: 1 }, path: "a".into() },
             ]

@@ -531,4 +531,96 @@ mod tests {
             found[0]
         );
     }
+
+    #[test]
+    fn durations_may_be_compound() {
+        let src = "project: demo\nregion: us-west-1\nephemeral: true\nttl: 1h30m\n";
+        let c = parse(src, Path::new("x.yaml"), "dev", None).unwrap();
+        assert_eq!(c.ttl, Some(std::time::Duration::from_secs(5400)));
+        let c = parse(&src.replace("1h30m", "\"1h 30m\""), Path::new("x.yaml"), "dev", None).unwrap();
+        assert_eq!(c.ttl, Some(std::time::Duration::from_secs(5400)));
+        let found = errors(&src.replace("1h30m", "366d"));
+        assert!(
+            found[0].starts_with("stacks/x.yaml:4:1: ttl: `366d` is longer than the maximum of 365 days"),
+            "{}",
+            found[0]
+        );
+    }
+
+    #[test]
+    fn counts_are_bounded_by_what_aws_takes() {
+        let rules: String =
+            (0..1000).map(|i| format!("      - {{ id: r{i}, prefix: p{i}/, expire_after_days: 400 }}\n")).collect();
+        let found = errors(&format!("project: demo\nregion: us-west-1\nbucket:\n  lifecycle:\n    rules:\n{rules}"));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].contains("bucket.lifecycle.rules: 1001 rules, over S3's limit of 1000 per bucket"),
+            "{}",
+            found[0]
+        );
+        let entry = |i: usize| {
+            format!(
+                "  e{i}:\n    principal: {{ service: lambda.amazonaws.com }}\n    allow: [read]\n    prefixes: [p{i}/]\n"
+            )
+        };
+        let entries: String = (0..250).map(entry).collect();
+        let found = errors(&format!("project: demo\nregion: us-west-1\naccess:\n{entries}"));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with(
+                "stacks/x.yaml:3:1: access: the env makes 502 CloudFormation resources (250 access entries"
+            ),
+            "{}",
+            found[0]
+        );
+        let entries: String = (0..249).map(entry).collect();
+        assert!(
+            parse(&format!("project: demo\nregion: us-west-1\naccess:\n{entries}"), Path::new("x"), "x", None).is_ok()
+        );
+    }
+
+    #[test]
+    fn service_principals_have_a_known_form() {
+        for good in ["lambda.amazonaws.com", "ecs-tasks.amazonaws.com", "logging.s3.amazonaws.com"] {
+            assert!(model_is_service_principal(good), "{good}");
+        }
+        for bad in [
+            "lambda..amazonaws.com",
+            "-lambda.amazonaws.com",
+            "lambda-.amazonaws.com",
+            ".amazonaws.com",
+            "Lambda.amazonaws.com",
+            "lambda.amazonaws.com.evil.com",
+            "lambda",
+        ] {
+            assert!(!model_is_service_principal(bad), "{bad}");
+        }
+        let long = format!("{}.amazonaws.com", ["a".repeat(63), "b".repeat(63)].join("."));
+        assert!(!model_is_service_principal(&long));
+    }
+
+    fn model_is_service_principal(s: &str) -> bool {
+        let src = format!(
+            "project: demo\nregion: us-west-1\naccess:\n  w:\n    principal: {{ service: \"{s}\" }}\n    allow: [read]\n    prefixes: [a/]\n"
+        );
+        parse(&src, Path::new("x.yaml"), "dev", None).is_ok()
+    }
+
+    #[test]
+    fn at_most_50_problems_are_listed() {
+        let keys: String = (0..500).map(|i| format!("unknown{i}: 1\n")).collect();
+        let found = errors(&format!("project: demo\nregion: us-west-1\n{keys}"));
+        assert_eq!(found.len(), 51);
+        assert!(found[50].starts_with("stacks/x.yaml:53:1: 450 more problems are not shown"), "{}", found[50]);
+    }
+
+    #[test]
+    fn shape_problems_are_reported_alone() {
+        // A duplicate key and a type error: the duplicate changes what the file means, so it comes alone.
+        let found = errors("project: demo\nregion: us-west-1\nbucket:\n  versioning: maybe\nregion: us-east-1\n");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("stacks/x.yaml:5:1: region: `region` appears twice in the same map, at lines 2 and 5")
+        );
+    }
 }

@@ -588,7 +588,12 @@ fn check_key_part(c: &mut Checker, path: &str, what: &str, value: &str) {
     if let Some((at, control)) = value.chars().enumerate().find(|(_, ch)| ch.is_control()) {
         c.error(
             path,
-            format!("{what} {} contains the control character {} (character {})", quote(value), control.escape_unicode(), at + 1),
+            format!(
+                "{what} {} contains the control character {} (character {})",
+                quote(value),
+                control.escape_unicode(),
+                at + 1
+            ),
             "S3 keys and filters are printable text: remove it",
         );
     }
@@ -675,7 +680,11 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
     if raw.rules.len() >= limits::MAX_LIFECYCLE_RULES {
         c.error(
             &format!("{base}.rules"),
-            format!("{} rules, over S3's limit of {} per bucket (the bucket-wide rule included)", raw.rules.len() + 1, limits::MAX_LIFECYCLE_RULES),
+            format!(
+                "{} rules, over S3's limit of {} per bucket (the bucket-wide rule included)",
+                raw.rules.len() + 1,
+                limits::MAX_LIFECYCLE_RULES
+            ),
             "merge rules that share a prefix or a retention",
         );
     }

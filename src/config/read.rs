@@ -175,7 +175,12 @@ mod tests {
     #[test]
     fn invalid_utf8_is_located() {
         let e = decoded(b"project: demo\nregion: us-w\xE9st-1\n").unwrap_err();
-        assert!(e.starts_with("stacks/x.yaml:2:13: the file is not valid UTF-8: byte 0xE9 at offset 26 (line 2, column 13)"), "{e}");
+        assert!(
+            e.starts_with(
+                "stacks/x.yaml:2:13: the file is not valid UTF-8: byte 0xE9 at offset 26 (line 2, column 13)"
+            ),
+            "{e}"
+        );
         assert!(e.contains("Latin-1"), "{e}");
     }
 
@@ -185,7 +190,8 @@ mod tests {
         let e = decoded(&utf16le).unwrap_err();
         assert!(e.contains("looks like UTF-16 (every other byte is a NUL byte)"), "{e}");
         assert!(e.contains("save it as UTF-8"), "{e}");
-        let with_bom: Vec<u8> = [0xFE, 0xFF].into_iter().chain("p: d".encode_utf16().flat_map(u16::to_be_bytes)).collect();
+        let with_bom: Vec<u8> =
+            [0xFE, 0xFF].into_iter().chain("p: d".encode_utf16().flat_map(u16::to_be_bytes)).collect();
         assert!(decoded(&with_bom).unwrap_err().contains("UTF-16 byte order mark"));
     }
 

@@ -23,6 +23,9 @@ use crate::aws::aws_error;
 pub const MAX_BATCH: usize = 1000;
 /// How many per-key errors a report keeps as examples.
 const KEPT_ERRORS: usize = 20;
+/// Per-key answers that mean the version is gone already (another run deleted it first): the goal, not an error.
+const GONE_CODES: &[&str] = &["NoSuchVersion", "NoSuchKey"];
+
 /// How hard to push.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -273,6 +276,8 @@ fn blocking_reason(error: &KeyError) -> Option<String> {
 struct BatchResult {
     versions: u64,
     delete_markers: u64,
+    /// Versions another run deleted first (`NoSuchVersion`): not this run's work, but progress all the same.
+    deleted_elsewhere: u64,
     errors: Vec<KeyError>,
     failure: Option<String>,
     gone: bool,
@@ -288,6 +293,7 @@ async fn delete_batch(s3: Client, bucket: String, batch: Vec<Entry>) -> BatchRes
             Ok(_) if entry.delete_marker => result.delete_markers += 1,
             Ok(_) => result.versions += 1,
             Err(e) if code_is(&e, "NoSuchBucket") => result.gone = true,
+            Err(e) if e.code().is_some_and(|c| GONE_CODES.contains(&c)) => result.deleted_elsewhere += 1,
             Err(e) => result.errors.push(KeyError {
                 key: entry.key.clone(),
                 version_id: entry.version_id.clone(),
@@ -331,7 +337,7 @@ async fn delete_many(s3: &Client, bucket: &str, batch: Vec<Entry>) -> BatchResul
             return BatchResult { failure: Some(failure), ..Default::default() };
         }
     };
-    let errors: Vec<KeyError> = output
+    let (already_gone, errors): (Vec<KeyError>, Vec<KeyError>) = output
         .errors()
         .iter()
         .map(|e| KeyError {
@@ -340,10 +346,11 @@ async fn delete_many(s3: &Client, bucket: &str, batch: Vec<Entry>) -> BatchResul
             code: e.code().unwrap_or("UnknownError").to_string(),
             message: clip(e.message().unwrap_or_default().to_string()),
         })
-        .collect();
+        .partition(|e| GONE_CODES.contains(&e.code.as_str()));
     let mut result = BatchResult::default();
+    // Neither deleted by this call nor an error: what another run (a concurrent teardown) deleted first.
     let failed: HashSet<(&str, Option<&str>)> =
-        errors.iter().map(|e| (e.key.as_str(), e.version_id.as_deref())).collect();
+        errors.iter().chain(&already_gone).map(|e| (e.key.as_str(), e.version_id.as_deref())).collect();
     for entry in &batch {
         if failed.is_empty() || !failed.contains(&(entry.key.as_str(), entry.version_id.as_deref())) {
             if entry.delete_marker {
@@ -354,6 +361,7 @@ async fn delete_many(s3: &Client, bucket: &str, batch: Vec<Entry>) -> BatchResul
         }
     }
     result.errors = errors;
+    result.deleted_elsewhere = already_gone.len() as u64;
     result
 }
 
@@ -413,7 +421,7 @@ impl Deleter<'_> {
         };
         stats.versions += result.versions;
         stats.delete_markers += result.delete_markers;
-        sweep.removed += result.versions + result.delete_markers;
+        sweep.removed += result.versions + result.delete_markers + result.deleted_elsewhere;
         stats.key_errors += result.errors.len() as u64;
         for error in result.errors {
             if sweep.blocked.is_none() {

@@ -369,3 +369,70 @@ async fn per_key_errors_are_reported_and_object_lock_stops_the_engine() {
     assert_eq!(stats.errors[0].code, "AccessDenied");
     assert_eq!(stats.passes, 1, "no second pass over a bucket that cannot be emptied");
 }
+
+/// Regression: two teardowns of one instance at once. Both emptied the bucket: the slower one reported dozens of
+/// `NoSuchVersion` per-key errors for versions the other had deleted, then deleted the stack a second time. Now a
+/// version that is gone already is the goal reached (not an error, not counted as deleted here), and a teardown
+/// that finds the stack already being deleted says so and leaves that deletion to the run that started it.
+#[tokio::test]
+async fn a_second_teardown_at_the_same_time_says_the_stack_is_already_being_torn_down() {
+    let describe = mock!(aws_sdk_cloudformation::Client::describe_stacks)
+        .sequence()
+        .output(|| DescribeStacksOutput::builder().stacks(stack(StackStatus::CreateComplete)).build())
+        .output(|| DescribeStacksOutput::builder().stacks(stack(StackStatus::DeleteInProgress)).build())
+        .repeatedly()
+        .build();
+    let template = "Resources:\n  DataBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Delete\n";
+    let get_template = mock!(aws_sdk_cloudformation::Client::get_template)
+        .then_output(move || GetTemplateOutput::builder().template_body(template).build());
+    let resources = mock!(aws_sdk_cloudformation::Client::list_stack_resources).then_output(|| {
+        ListStackResourcesOutput::builder()
+            .stack_resource_summaries(bucket_resource(ResourceStatus::CreateComplete, None))
+            .build()
+    });
+    let delete = mock!(aws_sdk_cloudformation::Client::delete_stack)
+        .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&describe, &get_template, &resources, &delete]);
+    // The bucket: two versions listed, both already deleted by the other run when this one asks.
+    let versions = mock!(aws_sdk_s3::Client::list_object_versions)
+        .sequence()
+        .output(|| {
+            ListObjectVersionsOutput::builder()
+                .versions(ObjectVersion::builder().key("calls/a.json").version_id("1").build())
+                .versions(ObjectVersion::builder().key("calls/b.json").version_id("2").build())
+                .is_truncated(false)
+                .build()
+        })
+        .output(|| ListObjectVersionsOutput::builder().is_truncated(false).build())
+        .repeatedly()
+        .build();
+    let gone = mock!(aws_sdk_s3::Client::delete_objects).then_output(|| {
+        let error = |key: &str, version: &str| {
+            aws_sdk_s3::types::Error::builder()
+                .key(key)
+                .version_id(version)
+                .code("NoSuchVersion")
+                .message("The specified version does not exist.")
+                .build()
+        };
+        DeleteObjectsOutput::builder().errors(error("calls/a.json", "1")).errors(error("calls/b.json", "2")).build()
+    });
+    let uploads = mock!(aws_sdk_s3::Client::list_multipart_uploads)
+        .then_output(|| ListMultipartUploadsOutput::builder().is_truncated(false).build());
+    let s3 = unlocked_bucket_s3(Arc::default(), &[&versions, &gone, &uploads]);
+    let config = config();
+    let Inspection::Ready(plan) = inspect(&cfn, &s3, &config, "000000000000").await.unwrap() else {
+        panic!("the stack exists")
+    };
+    let (printer, _, err) = Printer::capture(crate::output::Format::Text);
+    let report = execute(&cfn, &s3, &config, &plan, &Options::default(), &printer, &printer).await;
+
+    assert_eq!(report.outcome, Outcome::AlreadyBeingTornDown, "{:?}", report.error);
+    assert_eq!(report.exit_status(), ExitStatus::Success);
+    assert!(report.summary().contains("already being torn down by another run"), "{}", report.summary());
+    assert_eq!(delete.num_calls(), 0, "the other run's deletion is left to it");
+    let stats = &report.buckets[0].stats;
+    assert!(stats.errors.is_empty() && stats.key_errors == 0, "{:?}", stats.errors);
+    assert_eq!(stats.versions, 0, "deleted by the other run, not by this one");
+    assert!(!err.text().contains("NoSuchVersion"), "{}", err.text());
+}

@@ -204,6 +204,8 @@ pub enum Outcome {
     TornDown,
     /// There was no stack.
     AlreadyGone,
+    /// Another run started deleting the stack while this one emptied its buckets: that run finishes it.
+    AlreadyBeingTornDown,
     /// A safety check said no; nothing was changed.
     Refused,
     Failed,
@@ -261,7 +263,7 @@ impl Report {
 
     pub fn exit_status(&self) -> ExitStatus {
         match self.outcome {
-            Outcome::TornDown | Outcome::AlreadyGone => ExitStatus::Success,
+            Outcome::TornDown | Outcome::AlreadyGone | Outcome::AlreadyBeingTornDown => ExitStatus::Success,
             Outcome::Refused => ExitStatus::Refused,
             Outcome::Failed => ExitStatus::Failure,
         }
@@ -272,6 +274,7 @@ impl Report {
         let what = match self.outcome {
             Outcome::TornDown => "torn down",
             Outcome::AlreadyGone => "already gone, nothing to do",
+            Outcome::AlreadyBeingTornDown => "already being torn down by another run",
             Outcome::Refused => "refused",
             Outcome::Failed => "failed",
         };
@@ -463,6 +466,17 @@ async fn execute_steps(
             ),
             Emptied::Gone => format!("bucket {bucket} is gone"),
         });
+    }
+    // Another teardown of the same stack may have got here first: its deletion is under way (or done), and
+    // following it from here too would only report its events twice.
+    if plan.stack.health != Health::InProgress
+        && let Some(now) = deploy::describe_stack(cfn, &plan.stack.id).await?
+        && matches!(now.stack_status, StackStatus::DeleteInProgress | StackStatus::DeleteComplete)
+    {
+        printer.log(format!("stack {name} is already being deleted by another run ({})", now.status));
+        report.stack_status = Some(now.status);
+        report.outcome = Outcome::AlreadyBeingTornDown;
+        return Ok(());
     }
     printer.log(format!("deleting stack {name}"));
     let outcome = deploy::delete_stack(cfn, &plan.stack, options.stack_timeout, events).await;
