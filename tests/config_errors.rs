@@ -49,8 +49,13 @@ fn joined(diagnostics: &[Diagnostic]) -> String {
 
 #[test]
 fn bad_configs() {
-    // Problems are collected so that one bad file does not hide the snapshots of the others.
+    // Problems are collected so that one bad file does not hide the snapshots of the others (and printed at once,
+    // since failed snapshots end the test before the list is).
     let problems = std::cell::RefCell::new(Vec::new());
+    let report = |problem: String| {
+        eprintln!("corpus file is wrong: {problem}");
+        problems.borrow_mut().push(problem);
+    };
     insta::glob!("bad-configs/*.yaml", |path| {
         let bytes = std::fs::read(path).unwrap();
         let source = comment_text(&bytes);
@@ -61,18 +66,18 @@ fn bad_configs() {
         let file = Path::new("stacks").join(name);
         let diagnostics = match parse_bytes(&bytes, &file, stem, instance_of(&source)) {
             Ok(_) => {
-                problems.borrow_mut().push(format!("{name} ({rule}) validated, but it should not"));
+                report(format!("{name} ({rule}) validated, but it should not"));
                 return;
             }
             Err(diagnostics) => diagnostics,
         };
         let text = joined(&diagnostics);
         if let Some(word) = RUST_WORDS.iter().find(|w| text.contains(*w)) {
-            problems.borrow_mut().push(format!("{name} ({rule}): a message says `{word}`, a word of Rust:\n{text}"));
+            report(format!("{name} ({rule}): a message says `{word}`, a word of Rust:\n{text}"));
         }
         let expected = if stem.contains("several-errors") { diagnostics.len() > 1 } else { diagnostics.len() == 1 };
         if !expected {
-            problems.borrow_mut().push(format!(
+            report(format!(
                 "{name} ({rule}) reports {} problems; a corpus file breaks exactly one rule, except `several-errors` \
                  files, which break more than one:\n{text}",
                 diagnostics.len()

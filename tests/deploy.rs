@@ -370,3 +370,83 @@ fn a_large_config_deploys_through_the_template_bucket_plans_and_checks_drift() {
     assert!(reverted.stdout.contains("pending changes deployed (update)"), "{}", reverted.stdout);
     assert!(reverted.stderr.contains(&format!("uploading it to s3://{bucket}/")), "{}", reverted.stderr);
 }
+
+/// Regression (issue: adopting existing buckets): an env file naming a bucket that exists already gave no warning
+/// in `plan`; on AWS the create fails on the name, and the emulator silently took the bucket over, replacing its
+/// policy and its notification to another consumer's queue. Pre-flight finds it first: `plan` and the deploy refuse
+/// (exit 3) with no change set, and every object, version, policy statement and notification stays as it was.
+#[test]
+fn an_existing_bucket_of_the_same_name_is_reported_and_left_as_it_was() {
+    let project = unique("it-exists");
+    let stacks = stacks("exists", &[("dev.yaml", &env_file(&project))]);
+    let bucket = format!("{project}-dev-{ACCOUNT}-{REGION}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"PartnerReads","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    );
+    let queue_arn = runtime.block_on(async {
+        use aws_sdk_s3::types::{
+            BucketVersioningStatus, Event, NotificationConfiguration, QueueConfiguration, VersioningConfiguration,
+        };
+        aws.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+        aws.s3.put_bucket_versioning().bucket(&bucket).versioning_configuration(versioning).send().await.unwrap();
+        for body in ["first", "second"] {
+            aws.s3
+                .put_object()
+                .bucket(&bucket)
+                .key("calls/1.json")
+                .body(body.as_bytes().to_vec().into())
+                .send()
+                .await
+                .unwrap();
+        }
+        aws.s3.put_bucket_policy().bucket(&bucket).policy(&policy).send().await.unwrap();
+        let queue = aws.sqs.create_queue().queue_name(format!("{project}-consumer")).send().await.unwrap();
+        let attributes = aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue.queue_url().unwrap())
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        let notification = NotificationConfiguration::builder()
+            .queue_configurations(
+                QueueConfiguration::builder().queue_arn(&arn).events(Event::S3ObjectCreated).build().unwrap(),
+            )
+            .build();
+        aws.s3
+            .put_bucket_notification_configuration()
+            .bucket(&bucket)
+            .notification_configuration(notification)
+            .send()
+            .await
+            .unwrap();
+        arn
+    });
+
+    let plan = provision(&stacks, &["plan", "--env", "dev"]);
+    assert_eq!(plan.code, 3, "{plan:?}");
+    assert!(
+        plan.stderr.contains(&format!("DataBucket (AWS::S3::Bucket) {bucket}: exists in this account")),
+        "{}",
+        plan.stderr
+    );
+    let deployed = deploy(&stacks, "dev");
+    assert_eq!(deployed.code, 3, "{deployed:?}");
+    assert!(deployed.stderr.contains("nothing was changed"), "{}", deployed.stderr);
+
+    runtime.block_on(async {
+        let stack = provision::deploy::describe_stack(&aws.cfn, &format!("{project}-dev")).await.unwrap();
+        assert!(stack.is_none(), "no change set, no stack: {stack:?}");
+        let versions = aws.s3.list_object_versions().bucket(&bucket).send().await.unwrap();
+        assert_eq!(versions.versions().len(), 2, "both versions kept");
+        let kept = aws.s3.get_bucket_policy().bucket(&bucket).send().await.unwrap();
+        assert!(kept.policy().unwrap_or_default().contains("PartnerReads"), "{kept:?}");
+        let notifications = aws.s3.get_bucket_notification_configuration().bucket(&bucket).send().await.unwrap();
+        assert_eq!(notifications.queue_configurations()[0].queue_arn(), queue_arn, "the consumer still gets events");
+    });
+}

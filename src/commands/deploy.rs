@@ -21,6 +21,9 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
         ttl: args.ttl,
         interrupt: Default::default(),
     };
+    if let Some(reason) = deploy::preflight::verdict(&aws, &config, &rendered, &account).await? {
+        return Err(refuse(reason));
+    }
     let templates = deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
     let report = deploy::deploy(&aws.cfn, &templates, &config, &rendered, &options, printer).await?;
     let reverted = if config.self_heal || args.revert_drift {

@@ -10,6 +10,15 @@ pub async fn run(global: &Global, args: &PlanArgs, printer: &Printer) -> Result<
     let (config, rendered) = super::load_rendered(global, &args.target)?;
     let aws = Aws::connect(&global.aws, &config).await?;
     let account = super::check_account(&aws, &config).await?;
+    if let Some(reason) = crate::deploy::preflight::verdict(&aws, &config, &rendered, &account).await? {
+        let status = ExitStatus::Refused;
+        if printer.json() {
+            let plan = serde_json::json!({ "stack": config.stack_name(), "changes": [], "refused": reason });
+            printer.json_doc(&serde_json::json!({ "env": config.env, "plan": plan, "exit_code": status.code() }));
+        }
+        printer.log(format!("error: refused: {reason}"));
+        return Ok(status);
+    }
     let templates = crate::deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
     let report = crate::deploy::plan(&aws.cfn, &templates, &config, &rendered, args.allow_data_loss).await?;
     let status = match (&report.refused, report.changes.is_empty()) {

@@ -5,6 +5,7 @@
 
 pub mod changeset;
 pub mod diff;
+pub mod preflight;
 pub mod events;
 pub mod status;
 pub mod template_store;
