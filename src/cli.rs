@@ -35,8 +35,8 @@ pub struct Global {
     #[arg(long, global = true, default_value = "stacks", env = "PROVISION_STACKS_DIR")]
     pub stacks_dir: PathBuf,
 
-    /// Deadline for the whole command (e.g. 90s, 20m, 1h30m; 0 for none). Defaults: deploy and teardown 60m, drift
-    /// 15m, plan and smoke 10m, list 5m.
+    /// Deadline for the whole command (e.g. 90s, 20m, 1h30m; 0 for none). Defaults: deploy 60m (plus
+    /// --wait-timeout), teardown 60m (at least --stack-timeout plus 30m), drift 15m, plan and smoke 10m, list 5m.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
@@ -263,15 +263,19 @@ impl Cli {
     }
 
     /// The command's deadline: `--timeout`, else the command's default; `None` for no deadline (`--timeout 0`, and
-    /// the commands that make no AWS call).
+    /// the commands that make no AWS call). The defaults leave room for the waits a command is told to make: a
+    /// deploy's `--wait-timeout` comes on top of its 60 minutes, and a teardown gets its `--stack-timeout` plus 30
+    /// minutes if that is longer than 60.
     pub fn deadline(&self) -> Option<Duration> {
-        let minutes = |m: u64| Some(Duration::from_secs(m * 60));
-        let default = match self.command_name() {
-            "deploy" | "teardown" => minutes(60),
-            "drift" => minutes(15),
-            "plan" | "smoke" => minutes(10),
-            "list" => minutes(5),
-            _ => None,
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let default = match &self.command {
+            None => Some(minutes(60) + self.deploy.wait_timeout),
+            Some(Command::Deploy(args)) => Some(minutes(60) + args.wait_timeout),
+            Some(Command::Teardown(args)) => Some(minutes(60).max(args.stack_timeout + minutes(30))),
+            Some(Command::Drift(_)) => Some(minutes(15)),
+            Some(Command::Plan(_) | Command::Smoke(_)) => Some(minutes(10)),
+            Some(Command::List(_)) => Some(minutes(5)),
+            Some(Command::Validate(_) | Command::Render(_) | Command::Schema) => None,
         };
         match self.global.timeout {
             _ if default.is_none() => None,
@@ -438,6 +442,8 @@ mod tests {
         assert_eq!(deadline(&["plan", "--env", "prod"]), minutes(10));
         assert_eq!(deadline(&["smoke", "--env", "prod"]), minutes(10));
         assert_eq!(deadline(&["list"]), minutes(5));
+        assert_eq!(deadline(&["--env", "prod", "--wait-timeout", "15m"]), minutes(75));
+        assert_eq!(deadline(&["teardown", "--env", "test", "--stack-timeout", "2h"]), minutes(150));
         assert_eq!(deadline(&["validate"]), None);
         assert_eq!(deadline(&["schema"]), None);
         assert_eq!(deadline(&["plan", "--env", "prod", "--timeout", "3s"]), Some(Duration::from_secs(3)));

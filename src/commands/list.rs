@@ -43,7 +43,7 @@ pub async fn run(global: &Global, args: &ListArgs, printer: &Printer) -> Result<
             .map(|c| (c.project.clone(), c.env.clone()))
             .chain(crate::config::list_envs(&global.stacks_dir).unwrap_or_default().into_iter().filter_map(|env| {
                 let c = crate::config::load(&global.stacks_dir, &env, None).ok()?;
-                (c.region == config.region).then(|| (c.project, c.env))
+                (c.region == config.region).then_some((c.project, c.env))
             }))
             .collect();
         let mut stacks = discover::managed_stacks_and_leftovers(&aws.cfn, &envs)

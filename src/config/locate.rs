@@ -73,7 +73,7 @@ impl Locator {
     /// Indexing stops at the first problem that [stops parsing](Problem::stops_parsing).
     pub fn new(source: &str) -> Self {
         let line_starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        if let Some(pos) = flow_nesting_beyond(source, 2 * MAX_DEPTH).filter(|_| false) {
+        if let Some(pos) = flow_nesting_beyond(source, 2 * MAX_DEPTH) {
             // Found without a parser; the parsers would take quadratic time to get there.
             let problems = vec![Problem::TooDeep { pos }];
             return Locator { line_starts, len: source.len(), problems, ..Locator::default() };
