@@ -168,13 +168,10 @@ impl Aws {
 
     /// The account the credentials belong to (STS GetCallerIdentity).
     pub async fn account(&self) -> Result<String> {
-        let identity = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| aws_error(e, "GetCallerIdentity"))
-            .with_context(|| format!("cannot find out which AWS account the credentials belong to ({})", self.place()))?;
+        let identity =
+            self.sts.get_caller_identity().send().await.map_err(|e| aws_error(e, "GetCallerIdentity")).with_context(
+                || format!("cannot find out which AWS account the credentials belong to ({})", self.place()),
+            )?;
         identity.account.context("STS returned no account id")
     }
 
@@ -507,14 +504,19 @@ fn service_hint(code: &str) -> Option<String> {
             "the credentials' session has expired: renew them (`aws sso login`, or assume the role again)".to_string(),
         ),
         "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" | "InvalidAccessKeyId" => {
-            Some("AWS does not accept these credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile".to_string())
+            Some(
+                "AWS does not accept these credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile"
+                    .to_string(),
+            )
         }
         _ => None,
     }
 }
 
 /// The links of an error chain, top first.
-fn chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(error), |e| e.source())
 }
 
@@ -579,8 +581,9 @@ fn credentials_problem(error: &(dyn std::error::Error + 'static)) -> Option<(Str
         ));
     }
     let not_loaded = chain(error).any(|e| {
-        e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-            .is_some_and(|c| matches!(c, aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)))
+        e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>().is_some_and(|c| {
+            matches!(c, aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_))
+        })
     });
     if not_loaded {
         return Some((

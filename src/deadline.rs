@@ -39,7 +39,7 @@ impl Requests {
         Requests { calls: Mutex::new(BTreeMap::new()), next: AtomicU64::new(0) }
     }
 
-    /// Registers a request: `what` names it (`sts GetCallerIdentity at https://sts.us-west-1.amazonaws.com`).
+    /// Registers a request: `what` names it (`STS GetCallerIdentity at https://sts.us-west-1.amazonaws.com`).
     /// `grace`: how much longer than usual it may take without a note (a long poll).
     pub fn begin(&'static self, what: String, grace: Duration) -> Waiting {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -84,7 +84,7 @@ impl Drop for Waiting {
     }
 }
 
-/// `still waiting for sts GetCallerIdentity at http://127.0.0.1:4566 (10s)`, when a request has waited at least
+/// `still waiting for STS GetCallerIdentity at http://127.0.0.1:4566 (10s)`, when a request has waited at least
 /// [`TICK`].
 fn waiting_note(requests: &Requests, now: Instant) -> Option<String> {
     let (what, waited, others) = requests.longest(TICK, now)?;
@@ -169,7 +169,7 @@ mod tests {
         static REQUESTS: Requests = Requests::new();
         let (printer, _, stderr) = Printer::capture(Format::Text);
         let hung = async {
-            let _request = REQUESTS.begin("sts GetCallerIdentity at http://127.0.0.1:9".to_string(), Duration::ZERO);
+            let _request = REQUESTS.begin("STS GetCallerIdentity at http://127.0.0.1:9".to_string(), Duration::ZERO);
             std::future::pending::<()>().await;
             Ok(())
         };
@@ -178,15 +178,15 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(12));
         assert_eq!(
             format_error(&error),
-            "error: plan did not finish within its deadline of 12s: still waiting for sts GetCallerIdentity at \
+            "error: plan did not finish within its deadline of 12s: still waiting for STS GetCallerIdentity at \
              http://127.0.0.1:9 (12s)\nhint: --timeout sets the deadline of the whole command (e.g. --timeout 30m; \
              0 for none); each AWS call also gives up after --call-timeout. A plan stopped by its deadline stops \
              where it stands: run it again."
         );
         assert_eq!(
             stderr.text(),
-            "still waiting for sts GetCallerIdentity at http://127.0.0.1:9 (5s)\n\
-             still waiting for sts GetCallerIdentity at http://127.0.0.1:9 (10s)\n"
+            "still waiting for STS GetCallerIdentity at http://127.0.0.1:9 (5s)\n\
+             still waiting for STS GetCallerIdentity at http://127.0.0.1:9 (10s)\n"
         );
         // The abandoned request is forgotten.
         assert!(REQUESTS.longest(Duration::ZERO, Instant::now()).is_none());
@@ -198,11 +198,11 @@ mod tests {
         let (printer, _, stderr) = Printer::capture(Format::Text);
         let work = async {
             for _ in 0..3 {
-                let _request = REQUESTS.begin("s3 HeadBucket at http://127.0.0.1:9".to_string(), Duration::ZERO);
+                let _request = REQUESTS.begin("S3 HeadBucket at http://127.0.0.1:9".to_string(), Duration::ZERO);
                 tokio::time::sleep(Duration::from_secs(4)).await;
             }
             // A long poll within its grace is not noted either.
-            let _poll = REQUESTS.begin("sqs ReceiveMessage".to_string(), Duration::from_secs(20));
+            let _poll = REQUESTS.begin("SQS ReceiveMessage".to_string(), Duration::from_secs(20));
             tokio::time::sleep(Duration::from_secs(22)).await;
             Ok(7)
         };

@@ -111,7 +111,9 @@ pub fn format_error(error: &anyhow::Error) -> String {
         if text.trim().is_empty() || KIND_ONLY.contains(&text.as_str()) || previous.contains(&text) {
             continue;
         }
-        out.push_str(&format!("\n  Caused by: {text}"));
+        // A link of several lines (the SDK lists each credential provider it tried) stays under its `Caused by:`.
+        let indented: Vec<&str> = text.lines().map(str::trim_start).collect();
+        out.push_str(&format!("\n  Caused by: {}", indented.join("\n    ")));
         previous = text;
     }
     for hint in error.chain().filter_map(|e| e.downcast_ref::<Hinted>()).filter_map(|h| h.hint.as_deref()) {
@@ -292,14 +294,15 @@ mod tests {
         assert!(!codes.contains(&ExitStatus::Usage.code()));
     }
 
-    /// Every link of the chain is printed, down to the root cause; links that only name an SDK error kind or repeat
-    /// the previous one are not; the hints come last.
+    /// Every link of the chain is printed, down to the root cause (a link of several lines indented under its
+    /// `Caused by:`); links that only name an SDK error kind or repeat the previous one are not; the hints come last.
     #[test]
     fn the_whole_chain_and_its_hint() {
         #[derive(Debug, thiserror::Error)]
         #[error("{0}")]
         struct Link(&'static str, #[source] Option<Box<Link>>);
-        let root = Link("tcp connect error", Some(Box::new(Link("Connection refused (os error 111)", None))));
+        let root =
+            Link("tcp connect error", Some(Box::new(Link("Connection refused:\n  port 9\n  host 127.0.0.1", None))));
         let kind = Link("io error", Some(Box::new(root)));
         let hinted = Hinted {
             message: "GetCallerIdentity: cannot connect to http://127.0.0.1:9".to_string(),
@@ -312,7 +315,7 @@ mod tests {
             "error: cannot find out which AWS account the credentials belong to\n  \
              Caused by: GetCallerIdentity: cannot connect to http://127.0.0.1:9\n  \
              Caused by: tcp connect error\n  \
-             Caused by: Connection refused (os error 111)\n\
+             Caused by: Connection refused:\n    port 9\n    host 127.0.0.1\n\
              hint: is the emulator running?"
         );
     }
