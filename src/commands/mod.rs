@@ -21,23 +21,21 @@ use crate::render::Rendered;
 /// Runs the command line and returns how the process should exit. Errors are printed here, once.
 pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
     let (command, env) = describe(&cli);
+    let deadline = cli.deadline();
     let global = &cli.global;
-    if cli.command.is_some() && (cli.deploy.target.env.is_some() || cli.deploy.target.instance.is_some()) {
-        printer.log("error: --env/--instance go after the subcommand, e.g. `provision plan --env prod`");
-        return ExitStatus::Failure;
-    }
+    let on_time = |future| block_on(deadline, command, printer, future);
     let result = match cli.command {
         Some(Command::Validate(args)) => validate::run(global, &args, printer),
         Some(Command::Render(args)) => render::run(global, &args, printer),
         Some(Command::Schema) => schema::run(printer),
-        Some(Command::Deploy(args)) => block_on(deploy::run(global, &args, printer)),
-        Some(Command::Plan(args)) => block_on(plan::run(global, &args, printer)),
-        Some(Command::Drift(args)) => block_on(drift::run(global, &args, printer)),
-        Some(Command::Teardown(args)) => block_on(teardown::run(global, &args, printer)),
-        Some(Command::List(args)) => block_on(list::run(global, &args, printer)),
-        Some(Command::Smoke(args)) => block_on(smoke::run(global, &args, printer)),
-        None if cli.deploy.target.env.is_some() => block_on(deploy::run(global, &cli.deploy, printer)),
-        None => Err(anyhow::anyhow!("no command given: try `provision --env local`, or see `provision --help`")),
+        Some(Command::Deploy(args)) => on_time(Box::pin(deploy::run(global, &args, printer))),
+        Some(Command::Plan(args)) => on_time(Box::pin(plan::run(global, &args, printer))),
+        Some(Command::Drift(args)) => on_time(Box::pin(drift::run(global, &args, printer))),
+        Some(Command::Teardown(args)) => on_time(Box::pin(teardown::run(global, &args, printer))),
+        Some(Command::List(args)) => on_time(Box::pin(list::run(global, &args, printer))),
+        Some(Command::Smoke(args)) => on_time(Box::pin(smoke::run(global, &args, printer))),
+        // `Cli::parse_from_args` refuses a command line without a command or an env (a usage error, exit 64).
+        None => on_time(Box::pin(deploy::run(global, &cli.deploy, printer))),
     };
     match result {
         Ok(status) => status,
@@ -61,28 +59,37 @@ pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
 
 /// The command's name and the env it was asked for, for the failure document.
 fn describe(cli: &Cli) -> (&'static str, Option<String>) {
-    let target_env = |t: &Target| t.env.clone();
-    match &cli.command {
-        Some(Command::Validate(args)) => ("validate", args.envs.first().cloned()),
-        Some(Command::Render(args)) => ("render", Some(args.env.clone())),
-        Some(Command::Schema) => ("schema", None),
-        Some(Command::Deploy(args)) => ("deploy", target_env(&args.target)),
-        Some(Command::Plan(args)) => ("plan", target_env(&args.target)),
-        Some(Command::Drift(args)) => ("drift", args.envs.first().cloned()),
-        Some(Command::Teardown(args)) => ("teardown", target_env(&args.target)),
-        Some(Command::List(args)) => ("list", args.env.clone()),
-        Some(Command::Smoke(args)) => ("smoke", target_env(&args.target)),
-        None => ("deploy", target_env(&cli.deploy.target)),
-    }
+    let env = match &cli.command {
+        Some(Command::Validate(args)) => args.envs.first().cloned(),
+        Some(Command::Render(args)) => Some(args.env.clone()),
+        Some(Command::Schema) => None,
+        Some(Command::Deploy(args)) => args.target.env.clone(),
+        Some(Command::Plan(args)) => args.target.env.clone(),
+        Some(Command::Drift(args)) => args.envs.first().cloned(),
+        Some(Command::Teardown(args)) => args.target.env.clone(),
+        Some(Command::List(args)) => args.env.clone(),
+        Some(Command::Smoke(args)) => args.target.env.clone(),
+        None => cli.deploy.target.env.clone(),
+    };
+    (cli.command_name(), env)
 }
 
-fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+/// A command's work, as the runtime runs it: boxed, so that one closure takes every command's future.
+type Work<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitStatus>> + 'a>>;
+
+/// Runs a command's future to its end, or until its deadline (saying meanwhile what it waits for).
+fn block_on(
+    deadline: Option<std::time::Duration>,
+    what: &str,
+    printer: &Printer,
+    work: Work<'_>,
+) -> Result<ExitStatus> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(future)
+    runtime.block_on(crate::deadline::with_deadline(deadline, what, printer, work))
 }
 
 /// Loads, renders and least-privilege checks one env: what every AWS command starts from.

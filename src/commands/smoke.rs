@@ -2,7 +2,6 @@
 //! and compared with the config, then probe objects. Also run by the main job after every deploy.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use anyhow::{Result, anyhow};
 
@@ -38,16 +37,14 @@ pub(crate) async fn verify(
     (outputs, stack_tags): (&BTreeMap<String, String>, &BTreeMap<String, String>),
     printer: &Printer,
 ) -> Result<(Vec<Check>, ProbeReport)> {
-    let started = Instant::now();
     let findings = crate::live::check(aws, rendered, account, stack_tags).await?;
-    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let live = findings.iter().map(|f| live_check(f, latency_ms)).collect();
+    let live = findings.iter().map(live_check).collect();
     let report = smoke::run_probes(aws, config, outputs, printer, &ProbeOptions::new(aws)).await?;
     Ok((live, report))
 }
 
 /// A compared property as a smoke check: `ok`, or what differs with both values.
-fn live_check(finding: &Finding, latency_ms: u64) -> Check {
+fn live_check(finding: &Finding) -> Check {
     let observed = match (&finding.detail, finding.ok()) {
         (_, true) => "as configured".to_string(),
         (Some(detail), false) => detail.clone(),
@@ -60,6 +57,6 @@ fn live_check(finding: &Finding, latency_ms: u64) -> Check {
         finding.expected.to_string(),
         observed,
     );
-    check.latency_ms = latency_ms;
+    check.latency_ms = finding.latency_ms;
     check
 }

@@ -150,9 +150,9 @@ async fn many(
             };
             if config.stack_name() != found.stack {
                 let reason = format!(
-                    "stack {} is tagged as instance {:?} of env {}, whose stack is named {}",
+                    "stack {} is tagged as instance {} of env {}, whose stack is named {}",
                     found.stack,
-                    found.instance,
+                    found.instance.as_deref().unwrap_or("(none)"),
                     found.env,
                     config.stack_name()
                 );

@@ -254,9 +254,45 @@ async fn a_policy_revert_sees_versions_on_every_page() {
         expected: json!({ "Version": "2012-10-17", "Statement": [] }),
         actual: json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow" }] }),
         detail: None,
+        latency_ms: 0,
     };
     revert(&aws, &[finding]).await.unwrap();
     assert_eq!(versions.num_calls(), 2);
     assert_eq!(delete.num_calls(), 1, "the oldest version, found on the second page, made room");
     assert_eq!(create.num_calls(), 1);
+}
+
+/// Regression (issue: output that tells the truth): every live check showed the whole batch's latency. Each
+/// property now carries the time of its own resource's read.
+#[tokio::test]
+async fn each_live_check_has_the_latency_of_its_own_read() {
+    use aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesOutput;
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
+
+    let url = mock!(aws_sdk_sqs::Client::get_queue_url).then_compute_output(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        GetQueueUrlOutput::builder().queue_url("https://sqs/q").build()
+    });
+    let attributes =
+        mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| GetQueueAttributesOutput::builder().build());
+    let topic =
+        mock!(aws_sdk_sns::Client::get_topic_attributes).then_output(|| GetTopicAttributesOutput::builder().build());
+    let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+    let mut aws = Aws::from_sdk(sdk, REGION.into(), None);
+    aws.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&url, &attributes]);
+    aws.sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&topic]);
+    let wanted = |resource: Resource, property: &'static str| Expected { resource, property, value: json!(null) };
+    let read = read::read_all_timed(
+        &aws,
+        &[
+            wanted(Resource::Queue("q".into()), "encryption"),
+            wanted(Resource::Topic("arn:aws:sns:us-west-1:123456789012:t".into()), "policy"),
+        ],
+    )
+    .await
+    .unwrap();
+    let (queue_ms, topic_ms) = (read[0].1, read[1].1);
+    assert!(queue_ms >= 150, "the slow read's own time: {queue_ms} ms");
+    assert!(topic_ms < 150, "not the batch's: {topic_ms} ms");
 }

@@ -78,6 +78,9 @@ pub struct Finding {
     pub actual: Value,
     /// What differs, in words (extra/missing statements, rules, targets...).
     pub detail: Option<String>,
+    /// How long reading this property's resource took (its own read, not the whole check's).
+    #[serde(skip)]
+    pub latency_ms: u64,
 }
 
 impl Finding {
@@ -126,8 +129,8 @@ pub async fn check(
     stack_tags: &BTreeMap<String, String>,
 ) -> Result<Vec<Finding>> {
     let expected = expected(rendered, account, &aws.region, stack_tags);
-    let actual = read::read_all(aws, &expected).await?;
-    Ok(expected.into_iter().zip(actual).map(|(e, a)| compare(e, a)).collect())
+    let actual = read::read_all_timed(aws, &expected).await?;
+    Ok(expected.into_iter().zip(actual).map(|(e, (a, latency_ms))| Finding { latency_ms, ..compare(e, a) }).collect())
 }
 
 /// Compares one property (None: the resource or setting does not exist).
@@ -144,6 +147,7 @@ pub fn compare(expected: Expected, actual: Option<Value>) -> Finding {
         expected: expected.value,
         actual: actual.unwrap_or(Value::Null),
         detail,
+        latency_ms: 0,
     }
 }
 

@@ -12,7 +12,13 @@ use crate::aws::{Aws, aws_error};
 
 /// Reads the actual value of every expected property (same order), all resources at once. Properties of one
 /// resource that come from the same answer (a queue's attributes, a policy's entities) share one request.
+#[cfg(test)]
 pub async fn read_all(aws: &Aws, expected: &[Expected]) -> Result<Vec<Option<Value>>> {
+    Ok(read_all_timed(aws, expected).await?.into_iter().map(|(value, _)| value).collect())
+}
+
+/// [`read_all`], with how long the read of each property's resource took (properties read by one request share it).
+pub async fn read_all_timed(aws: &Aws, expected: &[Expected]) -> Result<Vec<(Option<Value>, u64)>> {
     let mut by_resource: Vec<(&Resource, Vec<usize>)> = Vec::new();
     for (i, e) in expected.iter().enumerate() {
         match by_resource.iter_mut().find(|(r, _)| **r == e.resource) {
@@ -22,12 +28,14 @@ pub async fn read_all(aws: &Aws, expected: &[Expected]) -> Result<Vec<Option<Val
     }
     let reads = by_resource.iter().map(|(resource, indices)| async move {
         let properties: Vec<&str> = indices.iter().map(|&i| expected[i].property).collect();
-        (indices, read_resource(aws, resource, &properties).await)
+        let started = std::time::Instant::now();
+        let values = read_resource(aws, resource, &properties).await;
+        (indices, values, u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX))
     });
-    let mut actual = vec![None; expected.len()];
-    for (indices, values) in futures::future::join_all(reads).await {
+    let mut actual = vec![(None, 0); expected.len()];
+    for (indices, values, millis) in futures::future::join_all(reads).await {
         for (&i, value) in indices.iter().zip(values?) {
-            actual[i] = value;
+            actual[i] = (value, millis);
         }
     }
     Ok(actual)

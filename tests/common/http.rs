@@ -94,6 +94,25 @@ pub fn read_message(reader: &mut impl BufRead, response: bool) -> io::Result<Opt
     Ok(Some(message))
 }
 
+/// Reads one response; for a request that gets no body (HEAD), only its head.
+pub fn read_response(reader: &mut impl BufRead, no_body: bool) -> io::Result<Option<Message>> {
+    if !no_body {
+        return read_message(reader, true);
+    }
+    let mut raw = Vec::new();
+    loop {
+        let start = raw.len();
+        if reader.read_until(b'\n', &mut raw)? == 0 {
+            return if raw.is_empty() { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
+        }
+        if &raw[start..] == b"\r\n" {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&raw).into_owned();
+    Ok(Some(Message { raw, head, body: Vec::new() }))
+}
+
 /// Writes a complete response with a body.
 pub fn respond(stream: &mut impl Write, status: &str, content_type: &str, body: &str) -> io::Result<()> {
     write!(
@@ -200,7 +219,9 @@ impl Shared {
             if upstream.write_all(&request.raw).is_err() {
                 break;
             }
-            let Ok(Some(response)) = read_message(&mut BufReader::new(upstream), true) else { break };
+            // A response to HEAD has the headers of a body (Content-Length) but never the body.
+            let no_body = request.head.starts_with("HEAD ");
+            let Ok(Some(response)) = read_response(&mut BufReader::new(upstream), no_body) else { break };
             let action = request.action();
             let last = self.cut_after.as_deref() == Some(action.as_str());
             {
