@@ -5,8 +5,8 @@
 
 pub mod changeset;
 pub mod diff;
-pub mod preflight;
 pub mod events;
+pub mod preflight;
 pub mod status;
 pub mod template_store;
 
