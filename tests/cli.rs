@@ -203,16 +203,18 @@ fn a_hung_endpoint_ends_at_the_call_timeout() {
     let endpoint = hung_endpoint();
     let (hung, took) = run({
         let mut c = common::command_at(&endpoint, &stacks);
-        c.args(["list", "--env", "dev", "--timeout", "0", "--call-timeout", "7s"]);
+        // Long enough for a second note (at 10 s) even when the request started well after the command did.
+        c.args(["list", "--env", "dev", "--timeout", "0", "--call-timeout", "12s"]);
         c
     });
     assert_eq!(hung.code, 1, "{hung:?}");
     assert!(hung.stderr.contains("DescribeStacks timed out"), "{}", hung.stderr);
     assert!(hung.stderr.contains("--call-timeout"), "{}", hung.stderr);
     assert!(
-        hung.stderr.contains(&format!("still waiting for CloudFormation DescribeStacks at {endpoint} (5s)")),
+        // Notes come every 5 s of the command for requests unanswered that long; the exact count varies with load.
+        hung.stderr.contains(&format!("still waiting for CloudFormation DescribeStacks at {endpoint} (")),
         "{}",
         hung.stderr
     );
-    assert!(took >= Duration::from_secs(7) && took < Duration::from_secs(20), "took {took:?}");
+    assert!(took >= Duration::from_secs(12) && took < Duration::from_secs(30), "took {took:?}");
 }

@@ -227,6 +227,45 @@ fn validate_refuses_an_env_name_that_is_a_path() {
     assert!(stderr.contains("env name `Weird.Env_1` is invalid"), "{stderr}");
 }
 
+#[test]
+fn validate_reports_a_missing_env_on_stderr_only() {
+    let dir = scratch("validate-missing-env");
+    std::fs::write(dir.join("good.yaml"), VALID).unwrap();
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "project: demo\nregion: us-west-1\nbucket: {versioning: \"yes\", lifecyle: {}}\n",
+    )
+    .unwrap();
+    let dir_arg = dir.to_str().unwrap();
+    // Alone: no result line on stdout, the error on stderr, exit 1.
+    let (code, stdout, stderr) = provision(&["validate", "--stacks-dir", dir_arg, "--env", "nope"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(stdout, "", "stdout holds results only");
+    assert!(stderr.contains("error: no env `nope` in "), "{stderr}");
+    // Among envs that are checked: their result lines stay, in order; the missing one has none.
+    let (code, stdout, stderr) =
+        provision(&["validate", "--stacks-dir", dir_arg, "--env", "good", "--env", "nope", "--env", "bad"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("ok ") && lines[0].contains("good.yaml"), "{stdout}");
+    assert!(lines[1].starts_with("FAIL ") && lines[1].contains("bad.yaml"), "{stdout}");
+    assert!(!stdout.contains("nope"), "{stdout}");
+    assert!(stderr.contains("no env `nope`"), "{stderr}");
+    // Both problems of the bad file, in one run.
+    assert!(stderr.contains("bad.yaml:3:22: bucket.versioning: invalid type"), "{stderr}");
+    assert!(stderr.contains("bad.yaml:3:29: bucket: unknown field `lifecyle`"), "{stderr}");
+    // JSON: one document on stdout, with every env named on the command line.
+    let (code, stdout, stderr) =
+        provision(&["validate", "--stacks-dir", dir_arg, "--env", "good", "--env", "nope", "--output", "json"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["envs"][0]["ok"], true);
+    assert_eq!((doc["envs"][1]["env"].as_str(), doc["envs"][1]["ok"].as_bool()), (Some("nope"), Some(false)));
+    assert!(doc["envs"][1]["errors"][0].as_str().unwrap().starts_with("no env `nope` in "), "{stdout}");
+}
+
 /// A tiny deterministic generator (xorshift64*), so failures reproduce without a new dependency.
 struct Rng(u64);
 

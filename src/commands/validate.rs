@@ -16,6 +16,9 @@ struct EnvReport {
     resources: Option<usize>,
     diagnostics: Vec<Diagnostic>,
     errors: Vec<String>,
+    /// There is no such env file: nothing was checked, so text output has no result line for it, only the error.
+    #[serde(skip)]
+    missing: bool,
 }
 
 pub fn run(global: &Global, args: &ValidateArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -34,6 +37,12 @@ pub fn run(global: &Global, args: &ValidateArgs, printer: &Printer) -> Result<Ex
         return Ok(status);
     }
     for report in &reports {
+        if report.missing {
+            for e in &report.errors {
+                printer.log(format!("error: {e}"));
+            }
+            continue;
+        }
         if report.ok {
             printer.data(format!(
                 "ok    {}  stack {}, {} resources",
@@ -64,6 +73,7 @@ fn check_env(global: &Global, env: &str) -> EnvReport {
         resources: None,
         diagnostics: Vec::new(),
         errors: Vec::new(),
+        missing: false,
     };
     let config = match config::load(&global.stacks_dir, env, None) {
         Ok(config) => config,
@@ -72,6 +82,7 @@ fn check_env(global: &Global, env: &str) -> EnvReport {
             return report;
         }
         Err(other) => {
+            report.missing = matches!(other, LoadError::UnknownEnv { .. });
             report.errors.push(crate::output::format_error(&other.into()).trim_start_matches("error: ").to_string());
             return report;
         }

@@ -19,6 +19,29 @@ pub struct Pos {
     pub col: usize,
 }
 
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Scalar,
+    /// `*name`: another node's value.
+    Alias,
+    Map,
+    List,
+}
+
+/// What a node is written in: its value ends differently in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Within {
+    /// The document itself.
+    Document,
+    /// A map or list written with indentation: the value ends where the next entry or item starts.
+    Block,
+    /// A list written with `- ` items: the value ends before the `-` of the next item.
+    BlockList,
+    /// A map or list written with `{` or `[`: the value ends at the next `,`, `]` or `}`.
+    Flow,
+}
+
 #[derive(Debug, Clone)]
 pub struct Node {
     /// Position of the key for mapping entries, of the value otherwise.
@@ -27,6 +50,14 @@ pub struct Node {
     /// Byte range of the value in the source (end is where the next node starts).
     pub start: usize,
     pub end: usize,
+    /// Byte offset of the entry: its key in a map, its value in a list (`key_start..end` is the whole entry).
+    pub key_start: usize,
+    pub kind: Kind,
+    pub within: Within,
+    /// The keys of a map, in document order (empty for other kinds).
+    pub keys: Vec<String>,
+    /// The number of items of a list (0 for other kinds).
+    pub items: usize,
 }
 
 /// A problem with the shape of the document, found while indexing it. These are reported before (and instead of)
@@ -78,7 +109,7 @@ impl Locator {
             let problems = vec![Problem::TooDeep { pos }];
             return Locator { line_starts, len: source.len(), problems, ..Locator::default() };
         }
-        let mut recorder = Recorder { offsets: Offsets::new(source), ..Recorder::default() };
+        let mut recorder = Recorder { offsets: Offsets::new(source), source, ..Recorder::default() };
         let mut parser = Parser::new_from_str(source);
         let mut documents = 0;
         loop {
@@ -107,6 +138,13 @@ impl Locator {
         }
         for index in recorder.awaiting_end.drain(..) {
             recorder.nodes[index].1.end = source.len();
+        }
+        // A `- ` item ends where the next one starts: yaml-rust2 marks a block map after its first key, so the event
+        // after an item can be inside the next item.
+        for (item, next) in std::mem::take(&mut recorder.next_items) {
+            let next_start = recorder.nodes[next].1.start;
+            let node = &mut recorder.nodes[item].1;
+            node.end = node.end.min(next_start).max(node.start);
         }
         let Recorder { nodes, top_keys, mut problems, .. } = recorder;
         let mut locator = Locator {
@@ -174,30 +212,128 @@ impl Locator {
 
     /// Child keys of the mapping at `path`, in document order.
     pub fn child_keys(&self, path: &str) -> Vec<String> {
-        let prefix = format!("{path}.");
-        let mut keys: Vec<(usize, String)> = self
-            .nodes
-            .iter()
-            .filter_map(|(p, node)| {
-                let rest = p.strip_prefix(&prefix)?;
-                (!rest.contains(['.', '['])).then(|| (node.start, rest.to_string()))
-            })
-            .collect();
-        keys.sort();
-        keys.into_iter().map(|(_, k)| k).collect()
+        self.nodes.get(path).map(|node| node.keys.clone()).unwrap_or_default()
     }
 
-    /// The value at `path` alone, as a document that serde_yaml reads the same way as in place: its first line is
-    /// indented as in the file, and `line_offset` is the number of lines before it (add it to the line of a
-    /// position serde_yaml reports). Its size is the value's, so every entry can be read alone in linear time.
+    /// The value at `path` alone, as a document that serde_yaml reads the same way as in place: add `line_offset`
+    /// to the line of a position serde_yaml reports in it, and `col_offset` to a column on its first line. Its size
+    /// is the value's, so every entry can be read alone in linear time.
+    /// What separates it from the next entry or item (a `,` in a flow map or list, the `-` of the next item) is
+    /// left out.
     pub fn isolate(&self, source: &str, path: &str) -> Option<Isolated> {
         let node = self.nodes.get(path)?;
         debug_assert_eq!(source.len(), self.len);
         let (start, end) = (node.start.min(source.len()), node.end.min(source.len()));
-        let value = source.get(start..end.max(start))?;
-        let mut text = " ".repeat(node.value.col.saturating_sub(1));
+        let mut value = source.get(start..end.max(start))?;
+        match node.within {
+            Within::Flow => value = &value[..flow_value_len(value)],
+            Within::BlockList => {
+                // The `-` of the next item, alone on the last line.
+                let trimmed = value.trim_end();
+                if let Some(cut) = trimmed.rfind('\n')
+                    && trimmed[cut + 1..].trim() == "-"
+                {
+                    value = &value[..cut + 1];
+                }
+            }
+            Within::Document | Within::Block => {}
+        }
+        let line_offset = node.value.line.saturating_sub(1);
+        if value.lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
+            // An empty value (`key:` and nothing): serde_yaml reads an empty document otherwise than an empty value
+            // in place, but an explicit document with nothing in it the same way.
+            return Some(Isolated { text: "---\n".to_string(), line_offset, col_offset: 0, empty: true });
+        }
+        // A map or list written with indentation is indented as in the file: its next lines line up with its first.
+        // Anything else is read from the first column (a value far to the right on a long line is not padded), and
+        // positions on its first line are shifted back.
+        let indented = matches!(node.kind, Kind::Map | Kind::List) && !value.starts_with(['{', '[']);
+        let col_offset = node.value.col.saturating_sub(1);
+        let mut text = if indented { " ".repeat(col_offset) } else { String::new() };
         text.push_str(value);
-        Some(Isolated { text, line_offset: node.value.line.saturating_sub(1) })
+        Some(Isolated { text, line_offset, col_offset: if indented { 0 } else { col_offset }, empty: false })
+    }
+
+    /// The byte range of the entry at `path`: from its key (in a map) to the end of its value, with what separates
+    /// it from the next entry. Blanking it out (spaces for everything but line breaks) leaves a document that
+    /// means the same without the entry.
+    pub fn entry_range(&self, path: &str) -> Option<std::ops::Range<usize>> {
+        let node = self.nodes.get(path)?;
+        let end = node.end.min(self.len);
+        Some(node.key_start.min(end)..end)
+    }
+}
+
+/// The length of a value written in a flow map or list (`{ a: 1, b: [2, 3] }`): up to the `,`, `]` or `}` that
+/// ends it, or a comment. Brackets and quotes inside the value are skipped.
+fn flow_value_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    // At the start of a node: a quote here opens a quoted scalar (in `it's`, it does not).
+    let mut node_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' | b'\'' if node_start => {
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' if b == b'"' => i += 1,
+                        b'\'' if b == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 1,
+                        q if q == b => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                node_start = false;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                node_start = true;
+            }
+            b']' | b'}' | b',' if depth == 0 => return i,
+            b']' | b'}' => {
+                depth -= 1;
+                node_start = false;
+            }
+            b',' => node_start = true,
+            b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => {
+                if depth == 0 {
+                    return i;
+                }
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b':' | b'?' | b'-' if bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()) => node_start = true,
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            b'&' | b'!' if node_start => {
+                // An anchor or a tag: the node starts after it.
+                while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => node_start = false,
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Whether the collection whose event is marked at `byte` is written in flow style (`{`, `[`), after its anchor
+/// and tag if any.
+fn starts_flow(source: &str, byte: usize) -> bool {
+    let mut rest = source.get(byte..).unwrap_or_default();
+    loop {
+        rest = rest.trim_start();
+        match rest.as_bytes().first() {
+            Some(b'&' | b'!') => rest = rest.find(char::is_whitespace).map_or("", |at| &rest[at..]),
+            Some(b'{' | b'[') => return true,
+            _ => return false,
+        }
     }
 }
 
@@ -205,6 +341,11 @@ impl Locator {
 pub struct Isolated {
     pub text: String,
     pub line_offset: usize,
+    /// Columns to add to a position on the first line of `text`.
+    pub col_offset: usize,
+    /// The value is empty, and `text` a document of nothing: a position serde_yaml reports in it is not the
+    /// value's.
+    pub empty: bool,
 }
 
 /// Byte offsets of yaml-rust2's marks, which count characters.
@@ -232,12 +373,13 @@ impl Offsets {
 }
 
 enum Frame {
-    Map { path: String, key: Option<(String, Pos, usize)>, in_key: bool, seen: HashMap<String, Pos> },
-    Seq { path: String, index: usize },
+    Map { path: String, key: Option<(String, Pos, usize)>, in_key: bool, seen: HashMap<String, Pos>, flow: bool },
+    Seq { path: String, index: usize, flow: bool, last_item: Option<usize> },
 }
 
 #[derive(Default)]
-struct Recorder {
+struct Recorder<'a> {
+    source: &'a str,
     offsets: Offsets,
     stack: Vec<Frame>,
     nodes: Vec<(String, Node)>,
@@ -254,6 +396,16 @@ struct Recorder {
     problems: Vec<Problem>,
     /// A limit was reached: no more events are taken.
     stopped: bool,
+    /// Consecutive items of `- ` lists (indices in `nodes`): the first ends where the second starts.
+    next_items: Vec<(usize, usize)>,
+}
+
+/// A node starting now: its path, where its entry starts, and what it is written in.
+struct Begun {
+    path: String,
+    key: Pos,
+    key_start: usize,
+    within: Within,
 }
 
 fn pos(mark: &Marker) -> Pos {
@@ -267,7 +419,7 @@ fn tag_text(tag: &yaml_rust2::parser::Tag) -> String {
     }
 }
 
-impl Recorder {
+impl Recorder<'_> {
     fn stop(&mut self, problem: Problem) {
         self.problems.push(problem);
         self.stopped = true;
@@ -281,17 +433,20 @@ impl Recorder {
         }
     }
 
-    /// Path and key position of a node starting now, or None when it is a mapping key.
-    fn begin_node(&mut self, mark: &Marker, byte: usize) -> Option<(String, Pos)> {
+    /// The node starting now, or None when it is a mapping key.
+    fn begin_node(&mut self, mark: &Marker, byte: usize) -> Option<Begun> {
         let top_level = self.stack.len() == 1;
-        let (path, key_pos, key_index) = match self.stack.last_mut() {
-            None => return Some((String::new(), pos(mark))),
-            Some(Frame::Seq { path, index }) => {
+        let parent = self.open.last().copied().flatten();
+        let (path, key_pos, key_index, within) = match self.stack.last_mut() {
+            None => {
+                return Some(Begun { path: String::new(), key: pos(mark), key_start: byte, within: Within::Document });
+            }
+            Some(Frame::Seq { path, index, flow, .. }) => {
                 let p = format!("{path}[{index}]");
                 *index += 1;
-                (p, pos(mark), byte)
+                (p, pos(mark), byte, if *flow { Within::Flow } else { Within::BlockList })
             }
-            Some(Frame::Map { path, key, in_key, .. }) => {
+            Some(Frame::Map { path, key, in_key, flow, .. }) => {
                 if *in_key {
                     return None;
                 }
@@ -300,10 +455,18 @@ impl Recorder {
                 if top_level && !self.top_keys.contains(&name) {
                     self.top_keys.push(name.clone());
                 }
+                if let Some(parent) = parent {
+                    self.nodes[parent].1.keys.push(name.clone());
+                }
                 let p = if path.is_empty() { name } else { format!("{path}.{name}") };
-                (p, key_pos, key_index)
+                (p, key_pos, key_index, if *flow { Within::Flow } else { Within::Block })
             }
         };
+        if let Some(parent) = parent
+            && matches!(self.stack.last(), Some(Frame::Seq { .. }))
+        {
+            self.nodes[parent].1.items += 1;
+        }
         // yaml-rust2 marks a block collection after its first key; the first child shows where it really starts.
         if let Some(Some(parent)) = self.open.last() {
             let node = &mut self.nodes[*parent].1;
@@ -316,17 +479,26 @@ impl Recorder {
                 node.value = key_pos;
             }
         }
-        Some((path, key_pos))
+        Some(Begun { path, key: key_pos, key_start: key_index, within })
     }
 
-    fn record(&mut self, path: String, key: Pos, mark: &Marker, byte: usize) -> usize {
+    fn record(&mut self, begun: Begun, kind: Kind, mark: &Marker, byte: usize) -> usize {
+        let Begun { path, key, key_start, within } = begun;
         self.path_bytes += path.len();
         if self.nodes.len() >= MAX_VALUES || self.path_bytes > MAX_INDEX_BYTES {
             self.stop(Problem::TooManyValues { pos: pos(mark) });
         }
-        let node = Node { key, value: pos(mark), start: byte, end: byte };
+        let node =
+            Node { key, value: pos(mark), start: byte, end: byte, key_start, kind, within, keys: Vec::new(), items: 0 };
         self.nodes.push((path, node));
-        self.nodes.len() - 1
+        let index = self.nodes.len() - 1;
+        if within == Within::BlockList
+            && let Some(Frame::Seq { last_item, .. }) = self.stack.last_mut()
+            && let Some(previous) = last_item.replace(index)
+        {
+            self.next_items.push((previous, index));
+        }
+        index
     }
 
     /// A scalar that is a mapping key.
@@ -338,7 +510,7 @@ impl Recorder {
             return;
         }
         let mut duplicate = None;
-        if let Some(Frame::Map { path, key, in_key, seen }) = self.stack.last_mut() {
+        if let Some(Frame::Map { path, key, in_key, seen, .. }) = self.stack.last_mut() {
             match seen.get(&value) {
                 Some(first) => {
                     let at = if path.is_empty() { value.clone() } else { format!("{path}.{value}") };
@@ -389,20 +561,20 @@ impl Recorder {
             Event::Scalar(value, _, _, tag) => {
                 let begun = self.begin_node(&mark, byte);
                 if let Some(tag) = tag {
-                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |(p, _)| p.clone());
+                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |b| b.path.clone());
                     self.problems.push(Problem::Tag { pos: pos(&mark), path, tag: tag_text(&tag) });
                 }
                 match begun {
-                    Some((path, key)) => {
-                        let index = self.record(path, key, &mark, byte);
+                    Some(begun) => {
+                        let index = self.record(begun, Kind::Scalar, &mark, byte);
                         self.awaiting_end.push(index);
                     }
                     None => self.key(value, &mark, byte),
                 }
             }
             Event::Alias(_) => {
-                if let Some((path, key)) = self.begin_node(&mark, byte) {
-                    let index = self.record(path, key, &mark, byte);
+                if let Some(begun) = self.begin_node(&mark, byte) {
+                    let index = self.record(begun, Kind::Alias, &mark, byte);
                     self.awaiting_end.push(index);
                 } else if let Some(Frame::Map { key, in_key, .. }) = self.stack.last_mut() {
                     *key = Some(("<alias>".into(), pos(&mark), byte));
@@ -412,17 +584,19 @@ impl Recorder {
             Event::MappingStart(_, tag) | Event::SequenceStart(_, tag) => {
                 let begun = self.begin_node(&mark, byte);
                 if let Some(tag) = tag {
-                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |(p, _)| p.clone());
+                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |b| b.path.clone());
                     self.problems.push(Problem::Tag { pos: pos(&mark), path, tag: tag_text(&tag) });
                 }
                 match begun {
-                    Some((path, key)) => {
-                        let index = self.record(path.clone(), key, &mark, byte);
+                    Some(begun) => {
+                        let path = begun.path.clone();
+                        let flow = starts_flow(self.source, byte);
+                        let index = self.record(begun, if is_map { Kind::Map } else { Kind::List }, &mark, byte);
                         self.open.push(Some(index));
                         self.stack.push(if is_map {
-                            Frame::Map { path, key: None, in_key: true, seen: HashMap::new() }
+                            Frame::Map { path, key: None, in_key: true, seen: HashMap::new(), flow }
                         } else {
-                            Frame::Seq { path, index: 0 }
+                            Frame::Seq { path, index: 0, flow, last_item: None }
                         });
                     }
                     None => self.skipping = 1,
@@ -573,6 +747,8 @@ pub fn flow_nesting_beyond(source: &str, limit: usize) -> Option<Pos> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     const DOC: &str = "project: call-data\nbucket:\n  lifecycle:\n    glacier_after_days: 40\n  tags: { team: voice }\naccess:\n  writer:\n    prefixes: [\"calls/\", x]\n";
@@ -617,9 +793,13 @@ mod tests {
         let e = serde_yaml::from_str::<std::collections::BTreeMap<String, u32>>(&only_bucket.text).unwrap_err();
         let at = e.location().unwrap();
         assert_eq!((at.line() + only_bucket.line_offset, at.column()), (4, 5));
-        // A value that starts in the middle of a line keeps its column.
+        // A value that starts in the middle of a line keeps its column, through `col_offset` (it is not padded).
         let writer = loc.isolate(DOC, "access.writer.prefixes").unwrap();
-        assert_eq!((writer.line_offset, writer.text.find('[')), (7, Some(14)));
+        assert_eq!((writer.line_offset, writer.col_offset + writer.text.find('[').unwrap()), (7, 14));
+        // `"calls/"`, the first item, is not a number: serde_yaml points at it, and the offsets at its place.
+        let e = serde_yaml::from_str::<Vec<u32>>(&writer.text).unwrap_err();
+        let at = e.location().unwrap();
+        assert_eq!((at.line() + writer.line_offset, at.column() + writer.col_offset), (8, 16));
     }
 
     #[test]
@@ -710,6 +890,105 @@ mod tests {
         let loc = Locator::new(DOC);
         assert_eq!(loc.top_keys(), ["project", "bucket", "access"]);
         assert_eq!(loc.child_keys("bucket"), ["lifecycle", "tags"]);
+    }
+
+    #[test]
+    fn maps_know_their_keys_and_lists_their_items() {
+        let doc = "a:\n  x: 1\n  y: [1, 2]\nb: { k: v }\nc:\n  - 1\n";
+        let loc = Locator::new(doc);
+        let node = |path: &str| loc.get(path).unwrap();
+        assert_eq!((node("").kind, node("").keys.clone()), (Kind::Map, vec!["a".to_string(), "b".into(), "c".into()]));
+        assert_eq!(
+            (node("a").kind, node("a").within, node("a").keys.clone()),
+            (Kind::Map, Within::Block, vec!["x".into(), "y".into()])
+        );
+        assert_eq!((node("a.y").kind, node("a.y").items, node("a.y[1]").within), (Kind::List, 2, Within::Flow));
+        assert_eq!((node("b.k").kind, node("b.k").within), (Kind::Scalar, Within::Flow));
+        assert_eq!((node("c").items, node("c[0]").within), (1, Within::BlockList));
+        assert_eq!(loc.child_keys("b"), ["k"]);
+        assert_eq!(Locator::new("a: &x 1\nb: *x\n").get("b").map(|n| n.kind), Some(Kind::Alias));
+    }
+
+    #[test]
+    fn a_value_in_a_flow_map_or_list_ends_at_its_separator() {
+        let doc = "bucket: {versioning: \"yes\", lifecyle: {}, tags: {a: \"x, y\", b: [1, {c: 2}]}}\nl: [a, 'it''s', b # c\n  , d]\n";
+        let loc = Locator::new(doc);
+        let text = |path: &str| loc.isolate(doc, path).unwrap().text;
+        assert_eq!(text("bucket.versioning"), "\"yes\"");
+        assert_eq!(text("bucket.lifecyle"), "{}");
+        assert_eq!(text("bucket.tags.a"), "\"x, y\"");
+        assert_eq!(text("bucket.tags.b"), "[1, {c: 2}]");
+        assert_eq!(text("l[0]"), "a");
+        assert_eq!(text("l[1]"), "'it''s'");
+        assert_eq!(text("l[2]").trim_end(), "b");
+        // Read alone, each reads as in place; positions add up to those of the file.
+        let versioning = loc.isolate(doc, "bucket.versioning").unwrap();
+        let e = serde_yaml::from_str::<bool>(&versioning.text).unwrap_err();
+        assert_eq!(e.location().unwrap().column() + versioning.col_offset, 22);
+        assert_eq!(serde_yaml::from_str::<Vec<String>>(&text("l")).unwrap(), ["a", "it's", "b", "d"]);
+    }
+
+    #[test]
+    fn a_value_far_to_the_right_is_not_padded() {
+        // Each of 10,000 values of a one-line map is read alone in the size of the value, not of the line before it.
+        let entries: Vec<String> = (0..10_000).map(|i| format!("t{i}: [x]")).collect();
+        let doc = format!("bucket: {{ tags: {{ {} }} }}\n", entries.join(", "));
+        let loc = Locator::new(&doc);
+        let last = loc.isolate(&doc, "bucket.tags.t9999").unwrap();
+        assert_eq!(last.text.trim_end(), "[x]");
+        assert_eq!(last.col_offset + 1, loc.get("bucket.tags.t9999").unwrap().value.col);
+        // A map written with indentation is indented as in the file: its next lines line up with its first.
+        let doc = "rules:\n  - id: a\n    prefix: b\n";
+        let first = Locator::new(doc).isolate(doc, "rules[0]").unwrap();
+        assert_eq!((first.text.as_str(), first.col_offset), ("    id: a\n    prefix: b\n", 0));
+    }
+
+    #[test]
+    fn an_item_of_a_dash_list_ends_before_the_next_dash() {
+        let doc = "rules:\n  - id: a\n    prefix: b\n  - id: c\n  - x   # note\n  -\n    y\nnext: 1\n";
+        let loc = Locator::new(doc);
+        let text = |path: &str| loc.isolate(doc, path).unwrap().text;
+        let first: BTreeMap<String, String> = serde_yaml::from_str(&text("rules[0]")).unwrap();
+        assert_eq!(first, BTreeMap::from([("id".into(), "a".into()), ("prefix".into(), "b".into())]));
+        assert_eq!(serde_yaml::from_str::<BTreeMap<String, String>>(&text("rules[1]")).unwrap().len(), 1);
+        assert_eq!(serde_yaml::from_str::<String>(&text("rules[2]")).unwrap(), "x");
+        assert_eq!(serde_yaml::from_str::<String>(&text("rules[3]")).unwrap(), "y");
+    }
+
+    #[test]
+    fn an_empty_value_is_read_alone_as_in_place() {
+        let doc = "a:\nb: # nothing\nc: 1\n";
+        let loc = Locator::new(doc);
+        for path in ["a", "b"] {
+            let alone = loc.isolate(doc, path).unwrap();
+            assert!(alone.empty, "{path}");
+            // In place, an empty value is an empty string, and an empty list.
+            assert_eq!(serde_yaml::from_str::<String>(&alone.text).unwrap(), "");
+            assert!(serde_yaml::from_str::<Vec<String>>(&alone.text).unwrap().is_empty());
+        }
+        assert!(!loc.isolate(doc, "c").unwrap().empty);
+    }
+
+    #[test]
+    fn without_an_entry_the_document_means_the_same() {
+        let doc = "a: 1\nb:\n  x: 1\n  y: 2\nf: {p: 1, q: [2, 3], r: 4}\nl:\n  - {s: 1}\nz: 9\n";
+        let loc = Locator::new(doc);
+        let without = |paths: &[&str]| -> serde_yaml::Value {
+            let mut text: Vec<char> = doc.chars().collect();
+            for path in paths {
+                for i in loc.entry_range(path).unwrap() {
+                    if text[i] != '\n' {
+                        text[i] = ' ';
+                    }
+                }
+            }
+            serde_yaml::from_str(&text.into_iter().collect::<String>()).unwrap()
+        };
+        let expected = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).unwrap();
+        assert_eq!(without(&["a"]), expected("b: {x: 1, y: 2}\nf: {p: 1, q: [2, 3], r: 4}\nl: [{s: 1}]\nz: 9\n"));
+        assert_eq!(without(&["b.y", "f.p", "z"]), expected("a: 1\nb: {x: 1}\nf: {q: [2, 3], r: 4}\nl: [{s: 1}]\n"));
+        assert_eq!(without(&["b.x", "b.y", "f.r", "f.q"]), expected("a: 1\nb:\nf: {p: 1}\nl: [{s: 1}]\nz: 9\n"));
+        assert_eq!(without(&["l[0].s", "b"]), expected("a: 1\nf: {p: 1, q: [2, 3], r: 4}\nl: [{}]\nz: 9\n"));
     }
 
     #[test]

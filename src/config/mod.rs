@@ -6,6 +6,7 @@ pub mod locate;
 pub mod model;
 pub mod raw;
 pub mod read;
+pub mod structure;
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ pub use model::*;
 use locate::{Locator, Pos, Problem};
 use raw::RawConfig;
 use read::ReadError;
-use serde::de::DeserializeOwned;
+use structure::Unread;
 
 use crate::names;
 
@@ -122,8 +123,19 @@ fn parse_all(source: &str, file: &Path, env: &str, instance: Option<&str>) -> Re
         return Err(locator.problems().iter().map(|p| shape_problem(file, p)).collect());
     }
     match serde_yaml::from_str::<RawConfig>(source) {
-        Ok(raw) => model::build(raw, env, instance, file, &locator),
-        Err(whole) => Err(structural_errors(source, file, &locator, &whole)),
+        Ok(raw) => model::build(raw, env, instance, file, &locator, &Unread::default()),
+        Err(whole) => {
+            // Every problem of the structure, then the rules on what could be read; in the order of the file.
+            let structure = structure::read(source, file, &locator, &whole)?;
+            let mut found = structure.found;
+            if let Ok(raw) = serde_yaml::from_str::<RawConfig>(&structure.readable)
+                && let Err(more) = model::build(raw, env, instance, file, &locator, &structure.unread)
+            {
+                found.extend(more);
+            }
+            found.sort_by_key(|d| (d.line, d.col));
+            Err(found)
+        }
     }
 }
 
@@ -187,248 +199,6 @@ fn shape_problem(file: &Path, problem: &Problem) -> Diagnostic {
         ),
     };
     Diagnostic::new(file, pos, key, message, Some(hint))
-}
-
-/// serde stops at the first error; to report every one, each top-level section (and each entry of `access` and
-/// `notifications`) is deserialized on its own, in place, so positions stay those of the file.
-fn structural_errors(source: &str, file: &Path, locator: &Locator, whole: &serde_yaml::Error) -> Vec<Diagnostic> {
-    // A syntax error is the cause of everything else, so it is reported alone. It is looked for first because
-    // serde_yaml reads lazily: a typed read can stop at a type error (`versioning: "true tags"`) made by the same
-    // broken indentation before the parser reaches the line it cannot read.
-    if let Err(syntax) = serde_yaml::from_str::<serde::de::IgnoredAny>(source) {
-        return vec![from_serde(file, source, locator, "", &syntax, 0)];
-    }
-    if let Some(shape) = document_shape_error(source, file) {
-        return vec![shape];
-    }
-    let mut found = Vec::new();
-    let top = locator.top_keys();
-    if top.is_empty() {
-        return vec![from_serde(file, source, locator, "", whole, 0)];
-    }
-    for key in top {
-        if !raw::TOP_LEVEL_KEYS.contains(&key.as_str()) {
-            let hint = match names::suggest(key, raw::TOP_LEVEL_KEYS.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("top-level keys are: {}", raw::TOP_LEVEL_KEYS.join(", ")),
-            };
-            found.push(Diagnostic::new(file, locator.key_pos(key), key, format!("unknown key `{key}`"), Some(hint)));
-            continue;
-        }
-        let mut check = |path: &str, result: Result<(), (serde_yaml::Error, usize)>| {
-            if let Err((e, line_offset)) = result
-                // An alias whose anchor is in another section: the whole file read it (no syntax error above).
-                && !e.to_string().starts_with("unknown anchor")
-            {
-                found.push(from_serde(file, source, locator, path, &e, line_offset));
-            }
-        };
-        match key.as_str() {
-            "access" | "notifications" if locator.child_keys(key).is_empty() => {
-                check(key, section::<std::collections::BTreeMap<String, serde_yaml::Value>>(source, locator, key));
-            }
-            "access" | "notifications" => {
-                for entry in locator.child_keys(key) {
-                    let path = format!("{key}.{entry}");
-                    let result = if key == "access" {
-                        section::<raw::RawAccess>(source, locator, &path)
-                    } else {
-                        section::<raw::RawNotification>(source, locator, &path)
-                    };
-                    check(&path, result);
-                }
-            }
-            "project" | "region" => check(key, section::<String>(source, locator, key)),
-            "account" | "endpoint" | "ttl" => check(key, section::<Option<String>>(source, locator, key)),
-            "protected" | "ephemeral" | "allow_data_loss" => check(key, section::<bool>(source, locator, key)),
-            "bucket" => check(key, section::<raw::RawBucket>(source, locator, key)),
-            "smoke" => check(key, section::<raw::RawSmoke>(source, locator, key)),
-            "drift" => check(key, section::<raw::RawDrift>(source, locator, key)),
-            _ => {}
-        }
-    }
-    for required in ["project", "region"] {
-        if !top.iter().any(|k| k == required) {
-            found.push(Diagnostic::new(
-                file,
-                Pos { line: 1, col: 1 },
-                required,
-                format!("missing key `{required}`"),
-                Some(format!("add `{required}: ...` at the top level")),
-            ));
-        }
-    }
-    if found.is_empty() {
-        found.push(from_serde(file, source, locator, "", whole, 0));
-    }
-    found
-}
-
-/// The problem with a well-formed document that is not a map of settings (empty, a list, a lone value).
-fn document_shape_error(source: &str, file: &Path) -> Option<Diagnostic> {
-    use serde_yaml::Value;
-    let example = "an env file is a map of settings with at least `project:` and `region:`, e.g. `project: call-data` \
-                   and `region: us-west-1` on two lines";
-    let (pos, message) = match serde_yaml::from_str::<Value>(source) {
-        Ok(Value::Mapping(_)) | Err(_) => return None,
-        Ok(Value::Null) => (Pos { line: 1, col: 1 }, "the file has no settings".to_string()),
-        Ok(other) => {
-            // The document starts at its first line that is neither blank nor a comment.
-            let line = source.lines().position(|l| !(l.trim().is_empty() || l.trim_start().starts_with('#')));
-            let what = match other {
-                Value::Sequence(_) => "a list (lines starting with `- `)",
-                _ => "a single value",
-            };
-            (Pos { line: line.map_or(1, |l| l + 1), col: 1 }, format!("the file is {what}, not a map of settings"))
-        }
-    };
-    Some(Diagnostic::new(file, pos, "", message, Some(example.to_string())))
-}
-
-/// Reads the value at `path` alone as a `T`; an error comes with the number of lines before the value.
-fn section<T: DeserializeOwned>(source: &str, locator: &Locator, path: &str) -> Result<(), (serde_yaml::Error, usize)> {
-    match locator.isolate(source, path) {
-        Some(isolated) => serde_yaml::from_str::<T>(&isolated.text).map(drop).map_err(|e| (e, isolated.line_offset)),
-        None => Ok(()),
-    }
-}
-
-/// A located diagnostic from a serde_yaml error raised while reading the value at `base`, from a text that
-/// starts `line_offset` lines into the file.
-fn from_serde(
-    file: &Path,
-    source: &str,
-    locator: &Locator,
-    base: &str,
-    e: &serde_yaml::Error,
-    line_offset: usize,
-) -> Diagnostic {
-    let mut pos = e.location().map(|l| Pos { line: l.line(), col: l.column() }).unwrap_or(Pos { line: 1, col: 1 });
-    // The diagnostic carries the position; other positions in the text (where an unclosed `[` was opened) stay.
-    let text = e.to_string().replacen(&format!(" at line {} column {}", pos.line, pos.col), "", 1);
-    pos.line += line_offset;
-    // serde_yaml puts the path of the failing key before the message: `lifecycle.rules[0]: unknown field ...`.
-    let (inner_path, message) = match text.split_once(": ") {
-        Some((p, m)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-[]".contains(c)) => (p, m),
-        _ => ("", text.as_str()),
-    };
-    let key = match (base, inner_path) {
-        ("", p) => p.to_string(),
-        (b, "") => b.to_string(),
-        (b, p) => format!("{b}.{p}"),
-    };
-    let message = plain_types(message);
-    if message.starts_with("missing field ") && !key.is_empty() {
-        // serde points at the first key of the map that lacks the field; the map's own key names the place.
-        pos = locator.key_pos(&key);
-    }
-    let line = locator.line(source, pos.line);
-    let hint = if line.chars().nth(pos.col.wrapping_sub(1)) == Some('\t') {
-        Some("YAML indentation must be spaces: replace the tab".to_string())
-    } else {
-        hint_for(&key, &message)
-    };
-    Diagnostic::new(file, pos, &key, message, hint)
-}
-
-/// Rewrites Rust type names in serde's messages into the words of the config file.
-fn plain_types(message: &str) -> String {
-    let mut out = message
-        .replace("expected u32", "expected a whole number (0 or more)")
-        .replace("expected enum RawPrincipal", "expected one of: service, role_arn, user (as `{ service: ... }`)")
-        .replace("expected enum RawTarget", "expected one of: queue, topic, eventbridge, or `{ lambda_arn: ... }`")
-        .replace("expected enum RawEncryption", "expected one of: sse-s3, or `{ kms_key_arn: ... }`")
-        .replace("expected map with a single key", "expected a map with exactly one key")
-        .replace("invalid type: unit value", "invalid type: empty value");
-    // `expected struct RawBucket`: the raw types are maps of settings.
-    while let Some(at) = out.find("expected struct Raw") {
-        let end = out[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == ' ')).map_or(out.len(), |e| at + e);
-        out.replace_range(at..end, "expected a map of settings");
-    }
-    out
-}
-
-/// A way to fix a serde error at `key`, from the shape of its message.
-fn hint_for(key: &str, message: &str) -> Option<String> {
-    let quoted = |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_string).collect() };
-    // The settings that are one of several kinds, some carrying a value as a one-key map: how they are written.
-    let forms = match key.rsplit('.').next().unwrap_or_default() {
-        "encryption" => Some("`encryption: sse-s3`, or `encryption: { kms_key_arn: \"arn:aws:kms:...:key/...\" }`"),
-        "principal" => Some(
-            "`principal: { service: lambda.amazonaws.com }`, \
-             `{ role_arn: \"arn:aws:iam::<account>:role/<name>\" }` or `{ user: <name> }`",
-        ),
-        "target" => Some("`target: queue`, `topic`, `eventbridge`, or `{ lambda_arn: \"arn:aws:lambda:...\" }`"),
-        _ => None,
-    };
-    if let Some(forms) = forms
-        && (message.contains("expected one of: ") || message.contains("with exactly one key"))
-    {
-        return Some(format!("write {forms}"));
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant ") {
-        let words = quoted(rest);
-        let (given, allowed) = words.split_first()?;
-        let suggestion =
-            names::suggest(given, allowed.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
-        return Some(match (suggestion, forms) {
-            (Some(s), Some(forms)) => format!("{s} write {forms}"),
-            (None, Some(forms)) => format!("write {forms}"),
-            (Some(s), None) => s,
-            (None, None) if allowed.is_empty() => "remove it".to_string(),
-            (None, None) => format!("use one of: {}", allowed.join(", ")),
-        });
-    }
-    if let Some(rest) = message.strip_prefix("unknown field ") {
-        let words = quoted(rest);
-        let (given, allowed) = words.split_first()?;
-        return Some(match names::suggest(given, allowed.iter().map(String::as_str)) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None if allowed.is_empty() => "remove it".to_string(),
-            None => format!("use one of: {}", allowed.join(", ")),
-        });
-    }
-    if let Some(rest) = message.strip_prefix("missing field ") {
-        return Some(format!("add `{}: ...`", quoted(rest).first()?));
-    }
-    if message.starts_with("duplicate field ") || message.starts_with("duplicate entry ") {
-        return Some("a key may appear only once in a map: remove one of the two".into());
-    }
-    if message.contains("expected a boolean") {
-        return Some("write true or false (unquoted)".into());
-    }
-    if message.contains("expected a whole number") {
-        let unit = if key.ends_with("_days") {
-            "days, e.g. 30"
-        } else if key.ends_with("_secs") {
-            "seconds, e.g. 20"
-        } else {
-            "e.g. 3"
-        };
-        return Some(format!("write a whole number of {unit}, without quotes or a unit"));
-    }
-    if message.contains("expected a string") {
-        return Some("quote the value: \"...\"".into());
-    }
-    if message.contains("expected a sequence") {
-        return Some("write a list, e.g. [a, b] or one `- item` per line".into());
-    }
-    if message.contains("expected a map") {
-        return Some("write `key: value` pairs here, indented under the key, or `{ key: value }`".into());
-    }
-    if message.contains("while parsing a flow sequence") {
-        return Some("a `[` list is not closed: add the missing `]`, or a comma between items".into());
-    }
-    if message.contains("while parsing a flow mapping") {
-        return Some("a `{` map is not closed: add the missing `}`, or a comma between entries".into());
-    }
-    if message.contains("EOF while parsing") {
-        return Some("the file is empty or cut short: it needs at least `project:` and `region:`".into());
-    }
-    if message.contains("did not find expected") || message.contains("mapping values are not allowed") {
-        return Some("check indentation and quoting near this position".into());
-    }
-    None
 }
 
 #[cfg(test)]
@@ -612,6 +382,145 @@ mod tests {
         let found = errors(&format!("project: demo\nregion: us-west-1\n{keys}"));
         assert_eq!(found.len(), 51);
         assert!(found[50].starts_with("stacks/x.yaml:53:1: 450 more problems are not shown"), "{}", found[50]);
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_reported_in_one_run() {
+        // Two in one map (a wrong type, a misspelt key), and a rule broken in another section.
+        let found = errors(
+            "project: demo\nregion: us-west-1\nbucket: {versioning: \"yes\", lifecyle: {}}\naccess:\n  w:\n    \
+             principal: { service: lambda.amazonaws.com }\n    allow: [write]\n    prefixes: [/calls]\n",
+        );
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found[0]
+                .starts_with("stacks/x.yaml:3:22: bucket.versioning: invalid type: string \"yes\", expected a boolean"),
+            "{}",
+            found[0]
+        );
+        assert!(found[1].starts_with("stacks/x.yaml:3:29: bucket: unknown field `lifecyle`"), "{}", found[1]);
+        assert!(found[1].ends_with("hint: did you mean `lifecycle`?"), "{}", found[1]);
+        assert!(found[2].starts_with("stacks/x.yaml:8:16: access.w.prefixes[0]: prefix `/calls` starts with `/`"));
+        assert!(found[2].ends_with("write `calls/`"), "{}", found[2]);
+    }
+
+    #[test]
+    fn the_rules_check_what_could_be_read() {
+        // A wrong type beside a broken rule in the same map, and a missing key beside a broken rule.
+        let found =
+            errors("project: demo\nregion: us-west-1\nbucket:\n  versioning: \"no\"\n  tags: { \"aws:x\": y }\n");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[1].starts_with("stacks/x.yaml:5:11: bucket.tags.aws:x: tag key `aws:x` is reserved"),
+            "{}",
+            found[1]
+        );
+        // An unknown key in an entry that has all it needs: the entry's rules are checked.
+        let found = errors(
+            "project: demo\nregion: us-west-1\naccess:\n  w:\n    principal: { user: u }\n    allow: [read]\n    \
+             prefixes: [/calls]\n    extra: 1\n",
+        );
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("stacks/x.yaml:7:16: access.w.prefixes[0]: prefix `/calls`"), "{}", found[0]);
+        assert!(found[1].starts_with("stacks/x.yaml:8:5: access.w: unknown field `extra`"), "{}", found[1]);
+        let found = errors("region: us-west\nsmoke: { trust_deployer: maybe }\n");
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].starts_with("stacks/x.yaml:1:1: project: missing key `project`"), "{}", found[0]);
+        assert!(found[1].starts_with("stacks/x.yaml:1:1: region: `us-west` is not an AWS region name"), "{}", found[1]);
+        assert!(found[2].starts_with("stacks/x.yaml:2:26: smoke.trust_deployer: invalid type"), "{}", found[2]);
+    }
+
+    #[test]
+    fn no_rule_judges_a_value_that_was_not_read() {
+        let head = "project: demo\nregion: us-west-1\n";
+        let only = |body: &str, expected: &str| {
+            let found = errors(&format!("{head}{body}"));
+            assert_eq!(found.len(), 1, "{body}: {found:#?}");
+            assert!(found[0].contains(expected), "{body}: {}", found[0]);
+        };
+        // `allow_data_loss` needs `protected`, which has the wrong type.
+        only("protected: \"yes\"\nallow_data_loss: true\n", "protected: invalid type");
+        // Beside a misspelt key, the keys it may stand for hold defaults: GLACIER at 90 days is not judged.
+        only(
+            "bucket:\n  lifecycle: { infrequent_access_after_days: 80, glacer_after_days: 200 }\n",
+            "unknown field `glacer_after_days`",
+        );
+        // The default bucket name (64 characters with this project) is not judged beside a misspelt `name`.
+        let long = format!("project: {}\nregion: us-west-1\nbucket: {{ nmae: b }}\n", "p".repeat(39));
+        let found = errors(&long);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].contains("unknown field `nmae`"), "{}", found[0]);
+        assert!(errors(&long.replace("{ nmae: b }", "{}"))[0].contains("the default bucket name"));
+        // A notification that was not read overlaps nothing (its events would be the default, `created`).
+        only(
+            "notifications:\n  a: { events: created, target: queue }\n  b: { target: queue }\n",
+            "notifications.a.events: invalid type: string \"created\", expected a sequence",
+        );
+        // Entries that were not read are not counted.
+        let entry = |i: usize, allow: &str| {
+            format!(
+                "  e{i}:\n    principal: {{ service: lambda.amazonaws.com }}\n    allow: {allow}\n    prefixes: [p{i}/]\n"
+            )
+        };
+        let entries: String = (0..300).map(|i| entry(i, if i == 7 { "read" } else { "[read]" })).collect();
+        only(&format!("access:\n{entries}"), "access.e7.allow: invalid type");
+    }
+
+    #[test]
+    fn an_empty_value_is_reported_at_its_place() {
+        let found = errors(
+            "project: demo\nregion: us-west-1\naccess:\n  w:\n    principal:\n    allow: [read]\n    prefixes: [a/]\n",
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with(
+                "stacks/x.yaml:5:5: access.w.principal: invalid type: empty value, expected one of: service, role_arn"
+            ),
+            "{}",
+            found[0]
+        );
+    }
+
+    #[test]
+    fn hints_say_exactly_what_to_write() {
+        let head = "project: demo\nregion: us-west-1\n";
+        let access = |prefix: &str| {
+            format!(
+                "{head}access:\n  w:\n    principal: {{ user: u }}\n    allow: [read]\n    prefixes: [\"{prefix}\"]\n"
+            )
+        };
+        let hints = |source: &str| -> Vec<String> {
+            errors(source)
+                .iter()
+                .map(|e| e.split_once("hint: ").map(|(_, h)| h.to_string()).unwrap_or_default())
+                .collect()
+        };
+        let slash = "S3 keys have no leading slash";
+        assert_eq!(
+            hints(&access("/calls")),
+            [format!("{slash}, and the prefix of a folder ends with one: write `calls/`")]
+        );
+        assert_eq!(hints(&access("/calls/")), [format!("{slash}: write `calls/`")]);
+        assert_eq!(
+            hints(&access("/calls/2024-*")),
+            [
+                format!("{slash}: write `calls/2024-`"),
+                "prefixes are literal, and match every key that starts with them: write `calls/2024-`".to_string()
+            ]
+        );
+        let notification = format!("{head}notifications:\n  n:\n    prefix: /recordings\n    target: queue\n");
+        assert!(hints(&notification)[0].ends_with("write `recordings/`"), "{:?}", hints(&notification));
+        let probe = |prefix: &str| hints(&format!("{head}smoke:\n  probe_prefix: \"{prefix}\"\n"));
+        assert_eq!(probe("/_probe").len(), 2);
+        assert!(probe("/_probe").iter().all(|h| h.ends_with("write `_probe/`")), "{:?}", probe("/_probe"));
+        assert_eq!(probe(""), ["probes stay under their own folder: write `_probe/`"]);
+        // The transitions an expiration comes before may be defaults, which cannot be removed: they are turned off.
+        let expire = hints(&format!("{head}bucket:\n  lifecycle:\n    expire_after_days: 20\n"));
+        assert_eq!(
+            expire,
+            ["expire after more than 90 days, or turn off the transitions at or after day 20: \
+              `infrequent_access_after_days: ~` and `glacier_after_days: ~`"]
+        );
     }
 
     #[test]

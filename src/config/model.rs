@@ -11,6 +11,7 @@ use super::error::Diagnostic;
 use super::limits::{self, MAX_KEY_BYTES, MAX_LIFECYCLE_DAYS, quote};
 use super::locate::Locator;
 use super::raw::*;
+use super::structure::Unread;
 use crate::names;
 
 /// Placeholder used to check bucket-name rules offline when `account:` is not set.
@@ -315,10 +316,27 @@ const DEFAULT_PROBE_PREFIX: &str = "_probe/";
 struct Checker<'a> {
     file: &'a Path,
     locator: &'a Locator,
+    /// Parts of the file that could not be read: the raw config holds defaults there, which no rule may judge.
+    unread: &'a Unread,
     found: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
+    /// Whether every one of `paths` was read, so that a rule may judge them.
+    fn read(&self, paths: &[&str]) -> bool {
+        paths.iter().all(|path| self.unread.read(path))
+    }
+
+    /// Runs `check` and keeps what it finds only if every one of `paths` was read.
+    fn judge<T>(&mut self, paths: &[&str], check: impl FnOnce(&mut Self) -> T) -> T {
+        let before = self.found.len();
+        let value = check(self);
+        if !self.read(paths) {
+            self.found.truncate(before);
+        }
+        value
+    }
+
     fn error(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
         let hint: String = hint.into();
         let pos = self.locator.key_pos(key);
@@ -326,20 +344,24 @@ impl Checker<'_> {
     }
 }
 
-/// Validates `raw` (read from `file`, indexed by `locator`) for `env`/`instance`.
+/// Validates `raw` (read from `file`, indexed by `locator`) for `env`/`instance`. The parts of the file in
+/// `unread` could not be read (they hold defaults): the rules that read them are not checked.
 pub fn build(
     raw: RawConfig,
     env: &str,
     instance: Option<&str>,
     file: &Path,
     locator: &Locator,
+    unread: &Unread,
 ) -> Result<Config, Vec<Diagnostic>> {
-    let mut c = Checker { file, locator, found: Vec::new() };
+    let mut c = Checker { file, locator, unread, found: Vec::new() };
 
     // Problems with the parts of derived names (bucket, role, queue) are reported once, at the part.
     let before = c.found.len();
-    check_project(&mut c, &raw.project);
-    if !names::is_region(&raw.region) {
+    if c.read(&["project"]) {
+        check_project(&mut c, &raw.project);
+    }
+    if c.read(&["region"]) && !names::is_region(&raw.region) {
         c.error(
             "region",
             format!("`{}` is not an AWS region name", raw.region),
@@ -347,6 +369,7 @@ pub fn build(
         );
     }
     if let Some(account) = &raw.account
+        && c.read(&["account"])
         && !names::is_account_id(account)
     {
         c.error(
@@ -355,7 +378,7 @@ pub fn build(
             "an account id is exactly 12 digits; quote it so YAML keeps leading zeros: account: \"012345678901\"",
         );
     }
-    if let Some(endpoint) = &raw.endpoint {
+    if let Some(endpoint) = raw.endpoint.as_ref().filter(|_| c.read(&["endpoint"])) {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) || endpoint.len() < 10 {
             c.error(
                 "endpoint",
@@ -363,7 +386,7 @@ pub fn build(
                 "write the emulator's URL, e.g. http://127.0.0.1:4566, or remove the key for real AWS",
             );
         }
-        if raw.protected {
+        if raw.protected && c.read(&["protected"]) {
             c.error(
                 "endpoint",
                 "a protected env cannot point at a custom endpoint",
@@ -371,8 +394,8 @@ pub fn build(
             );
         }
     }
-    let name_parts_ok = c.found.len() == before;
-    if raw.protected && raw.ephemeral {
+    let name_parts_ok = c.found.len() == before && c.read(&["project", "region", "account"]);
+    if raw.protected && raw.ephemeral && c.read(&["protected", "ephemeral"]) {
         c.error(
             "ephemeral",
             "an env cannot be both protected and ephemeral",
@@ -381,6 +404,7 @@ pub fn build(
     }
     let ttl = match &raw.ttl {
         None => None,
+        Some(_) if !c.read(&["ttl", "ephemeral"]) => None,
         Some(_) if !raw.ephemeral => {
             c.error("ttl", "`ttl` only applies to ephemeral envs", "remove `ttl`, or set `ephemeral: true`");
             None
@@ -399,6 +423,7 @@ pub fn build(
     };
     if let Some(instance) = instance
         && !raw.ephemeral
+        && c.read(&["ephemeral"])
     {
         c.error(
             "ephemeral",
@@ -406,7 +431,7 @@ pub fn build(
             "named instances exist only for ephemeral (test) envs: drop --instance, or set `ephemeral: true`",
         );
     }
-    if raw.allow_data_loss && !raw.protected {
+    if raw.allow_data_loss && !raw.protected && c.read(&["allow_data_loss", "protected"]) {
         c.error(
             "allow_data_loss",
             "`allow_data_loss` only applies to protected envs",
@@ -414,7 +439,10 @@ pub fn build(
         );
     }
 
-    let place = Place { region: &raw.region, account: raw.account.as_deref() };
+    let place = Place {
+        region: c.read(&["region"]).then_some(raw.region.as_str()),
+        account: raw.account.as_deref().filter(|_| c.read(&["account"])),
+    };
     let bucket = check_bucket(&mut c, raw.bucket, place);
     let access = check_access(&mut c, raw.access, place);
     let notifications = check_notifications(&mut c, raw.notifications, place);
@@ -459,7 +487,8 @@ fn check_project(c: &mut Checker, project: &str) {
 /// Where the env deploys, for the ARNs that must be in the same region or account.
 #[derive(Clone, Copy)]
 struct Place<'a> {
-    region: &'a str,
+    /// `None` when the file's region could not be read.
+    region: Option<&'a str>,
     /// `None` when the file does not say; the account is then only known at deploy time.
     account: Option<&'a str>,
 }
@@ -468,11 +497,11 @@ impl Place<'_> {
     /// Checks that a (well-formed) ARN at `path` is in this env's region and/or account.
     fn check_arn(&self, c: &mut Checker, path: &str, arn: &str, same_region: Option<&str>, same_account: Option<&str>) {
         let Some((region, account)) = names::arn_region_account(arn) else { return };
-        if let Some(why) = same_region.filter(|_| region != self.region) {
+        if let (Some(why), Some(own)) = (same_region, self.region.filter(|own| *own != region)) {
             c.error(
                 path,
-                format!("the ARN is in region `{region}`, but the env deploys to `{}`", self.region),
-                format!("{why}: use one in {}", self.region),
+                format!("the ARN is in region `{region}`, but the env deploys to `{own}`"),
+                format!("{why}: use one in {own}"),
             );
         }
         if let (Some(why), Some(own)) = (same_account, self.account.filter(|own| *own != account)) {
@@ -486,7 +515,7 @@ impl Place<'_> {
 }
 
 fn check_bucket(c: &mut Checker, raw: RawBucket, place: Place) -> Bucket {
-    let encryption = match raw.encryption {
+    let encryption = c.judge(&["bucket.encryption"], |c| match raw.encryption {
         None | Some(RawEncryption::SseS3) => Encryption::SseS3,
         Some(RawEncryption::KmsKeyArn(arn)) => {
             let path = "bucket.encryption.kms_key_arn";
@@ -502,22 +531,12 @@ fn check_bucket(c: &mut Checker, raw: RawBucket, place: Place) -> Bucket {
             }
             Encryption::SseKms { key_arn: arn }
         }
-    };
-    let versioning = raw.versioning.unwrap_or(true);
-    let lifecycle = check_lifecycle(c, raw.lifecycle, versioning);
-    let access_logs = raw.access_logs.map(|logs| {
-        if let Err(problem) = names::check_bucket_name(&logs.bucket) {
-            c.error(
-                "bucket.access_logs.bucket",
-                format!("`{}` is not a valid bucket name: {problem}", logs.bucket),
-                "name an existing bucket in the same region that accepts S3 server access logs",
-            );
-        }
-        let prefix = logs.prefix.unwrap_or_default();
-        check_prefix(c, "bucket.access_logs.prefix", &prefix);
-        AccessLogs { bucket: logs.bucket, prefix }
     });
-    check_tags(c, &raw.tags);
+    let versioning = raw.versioning.unwrap_or(true);
+    let lifecycle =
+        c.judge(&["bucket.lifecycle", "bucket.versioning"], |c| check_lifecycle(c, raw.lifecycle, versioning));
+    let access_logs = c.judge(&["bucket.access_logs"], |c| raw.access_logs.map(|logs| check_access_logs(c, logs)));
+    c.judge(&["bucket.tags"], |c| check_tags(c, &raw.tags));
     Bucket {
         name_pattern: raw.name.unwrap_or_else(|| DEFAULT_BUCKET_NAME.to_string()),
         versioning,
@@ -526,6 +545,19 @@ fn check_bucket(c: &mut Checker, raw: RawBucket, place: Place) -> Bucket {
         access_logs,
         tags: raw.tags,
     }
+}
+
+fn check_access_logs(c: &mut Checker, logs: RawAccessLogs) -> AccessLogs {
+    if let Err(problem) = names::check_bucket_name(&logs.bucket) {
+        c.error(
+            "bucket.access_logs.bucket",
+            format!("`{}` is not a valid bucket name: {problem}", logs.bucket),
+            "name an existing bucket in the same region that accepts S3 server access logs",
+        );
+    }
+    let prefix = logs.prefix.unwrap_or_default();
+    check_prefix(c, "bucket.access_logs.prefix", &prefix, false);
+    AccessLogs { bucket: logs.bucket, prefix }
 }
 
 fn check_tags(c: &mut Checker, tags: &BTreeMap<String, String>) {
@@ -561,18 +593,44 @@ fn check_tags(c: &mut Checker, tags: &BTreeMap<String, String>) {
     }
 }
 
-fn check_prefix(c: &mut Checker, path: &str, prefix: &str) {
+/// Checks a key prefix; `folder` when it must end in `/` (the probe prefix).
+fn check_prefix(c: &mut Checker, path: &str, prefix: &str, folder: bool) {
+    let meant = meant_prefix(prefix, folder);
     if prefix.starts_with('/') {
-        c.error(
-            path,
-            format!("prefix `{prefix}` starts with `/`"),
-            format!("S3 keys have no leading slash: write `{}`", prefix.trim_start_matches('/')),
-        );
+        let hint = if meant.is_empty() || meant == "/" {
+            "S3 keys have no leading slash: name the folder without it, e.g. `calls/`".to_string()
+        } else if meant.ends_with('/') && !prefix.ends_with('/') && !prefix.contains(['*', '?']) {
+            format!("S3 keys have no leading slash, and the prefix of a folder ends with one: write `{meant}`")
+        } else {
+            format!("S3 keys have no leading slash: write `{meant}`")
+        };
+        c.error(path, format!("prefix `{prefix}` starts with `/`"), hint);
     }
-    if prefix.contains('*') || prefix.contains('?') {
-        c.error(path, format!("prefix `{prefix}` contains a wildcard"), "prefixes are literal; remove `*` and `?`");
+    if prefix.contains(['*', '?']) {
+        let hint = if meant.is_empty() || meant == "/" {
+            "prefixes are literal; remove `*` and `?`".to_string()
+        } else {
+            format!("prefixes are literal, and match every key that starts with them: write `{meant}`")
+        };
+        c.error(path, format!("prefix `{prefix}` contains a wildcard"), hint);
     }
     check_key_part(c, path, "prefix", prefix);
+}
+
+/// The prefix that `prefix` stands for, written as S3 takes it: without leading slashes (`/calls` is written as a
+/// path to the folder `calls/`, which then ends with one), and literal (what comes before a wildcard: `calls/*` is
+/// `calls/`). With `folder`, it always ends with `/`.
+fn meant_prefix(prefix: &str, folder: bool) -> String {
+    let rooted = prefix.starts_with('/');
+    let mut meant = prefix.trim_start_matches('/').to_string();
+    let cut = meant.find(['*', '?']);
+    if let Some(at) = cut {
+        meant.truncate(at);
+    }
+    if !meant.ends_with('/') && (folder || (rooted && cut.is_none() && !meant.is_empty())) {
+        meant.push('/');
+    }
+    meant
 }
 
 /// What S3 accepts in a part of an object key (a prefix or a suffix): at most 1,024 bytes of UTF-8, and no
@@ -702,7 +760,7 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
                 "use 1-200 characters, not starting with `provision-` (reserved for the default rules)",
             );
         }
-        check_prefix(c, &format!("{path}.prefix"), &rule.prefix);
+        check_prefix(c, &format!("{path}.prefix"), &rule.prefix, false);
         if rule.prefix.is_empty() {
             c.error(
                 &format!("{path}.prefix"),
@@ -785,10 +843,19 @@ fn check_transitions(c: &mut Checker, path: &str, ia: Option<u32>, glacier: Opti
         if expire == 0 {
             c.error(&format!("{path}.expire_after_days"), "0 days is not allowed", "use 1 or more days");
         } else if let Some(last) = last.filter(|last| expire <= *last) {
+            // The transitions at or after the expiration never happen; they may be defaults, not in the file.
+            let never: Vec<String> = [("infrequent_access_after_days", ia), ("glacier_after_days", glacier)]
+                .into_iter()
+                .filter(|(_, days)| days.is_some_and(|days| days >= expire))
+                .map(|(key, _)| format!("`{key}: ~`"))
+                .collect();
             c.error(
                 &format!("{path}.expire_after_days"),
                 format!("expiration at {expire} days is not after the last transition ({last} days)"),
-                format!("expire after more than {last} days, or remove the transitions this rule never reaches"),
+                format!(
+                    "expire after more than {last} days, or turn off the transitions at or after day {expire}: {}",
+                    never.join(" and ")
+                ),
             );
         }
     }
@@ -798,6 +865,9 @@ fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>, place: Place)
     let mut out = Vec::new();
     for (name, entry) in raw {
         let path = format!("access.{name}");
+        if !c.read(&[&path]) {
+            continue;
+        }
         if !names::is_entry_name(&name) {
             c.error(
                 &path,
@@ -877,7 +947,7 @@ fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>, place: Place)
         }
         for (i, prefix) in entry.prefixes.iter().enumerate() {
             let p = format!("{path}.prefixes[{i}]");
-            check_prefix(c, &p, prefix);
+            check_prefix(c, &p, prefix, false);
             if prefix.is_empty() {
                 c.error(&p, "an empty prefix grants the whole bucket", "name the prefix the entry needs, e.g. calls/");
             }
@@ -891,6 +961,10 @@ fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>, 
     let mut out: Vec<Notification> = Vec::new();
     for (name, n) in raw {
         let path = format!("notifications.{name}");
+        // An entry that was not read is left out, also of the overlap checks (it holds defaults).
+        if !c.read(&[&path]) {
+            continue;
+        }
         if !names::is_entry_name(&name) {
             c.error(
                 &path,
@@ -959,7 +1033,7 @@ fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>, 
         }
         let prefix = n.prefix.unwrap_or_default();
         let suffix = n.suffix.unwrap_or_default();
-        check_prefix(c, &format!("{path}.prefix"), &prefix);
+        check_prefix(c, &format!("{path}.prefix"), &prefix, false);
         check_key_part(c, &format!("{path}.suffix"), "suffix", &suffix);
         let note = Notification { name, events, prefix, suffix, target };
         // Every notification but EventBridge makes a resource, so more than the resource limit is reported there;
@@ -991,15 +1065,21 @@ fn check_notifications(c: &mut Checker, raw: BTreeMap<String, RawNotification>, 
 
 fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Smoke {
     let probe_prefix = raw.probe_prefix.unwrap_or_else(|| DEFAULT_PROBE_PREFIX.to_string());
-    check_prefix(c, "smoke.probe_prefix", &probe_prefix);
-    if probe_prefix.is_empty() || !probe_prefix.ends_with('/') {
-        c.error(
-            "smoke.probe_prefix",
-            format!("probe prefix `{probe_prefix}` must be a folder-like prefix ending in `/`"),
-            "probes stay under their own prefix, e.g. _probe/",
-        );
-    }
-    if raw.trust_deployer && protected {
+    c.judge(&["smoke.probe_prefix"], |c| {
+        check_prefix(c, "smoke.probe_prefix", &probe_prefix, true);
+        if probe_prefix.is_empty() || !probe_prefix.ends_with('/') {
+            let meant = match meant_prefix(&probe_prefix, true) {
+                meant if meant == "/" => DEFAULT_PROBE_PREFIX.to_string(),
+                meant => meant,
+            };
+            c.error(
+                "smoke.probe_prefix",
+                format!("probe prefix `{probe_prefix}` must be a folder-like prefix ending in `/`"),
+                format!("probes stay under their own folder: write `{meant}`"),
+            );
+        }
+    });
+    if raw.trust_deployer && protected && c.read(&["smoke.trust_deployer", "protected"]) {
         c.error(
             "smoke.trust_deployer",
             "a protected env cannot trust the deploying account in its roles",
@@ -1007,11 +1087,11 @@ fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Smoke {
         );
     }
     let timeout = raw.notification_timeout_secs.unwrap_or(20);
-    if !(1..=300).contains(&timeout) {
+    if !(1..=300).contains(&timeout) && c.read(&["smoke.notification_timeout_secs"]) {
         c.error(
             "smoke.notification_timeout_secs",
             format!("{timeout} s is outside 1..=300"),
-            "use a bounded wait such as 20",
+            "wait 1 to 300 seconds (5 minutes), e.g. 20",
         );
     }
     Smoke {
@@ -1029,14 +1109,17 @@ fn check_derived_names(c: &mut Checker, config: &Config, parts_ok: bool) {
     let account = config.account.as_deref().unwrap_or(PLACEHOLDER_ACCOUNT);
     let region = config.region.clone();
     let placeholders = config.placeholders(account, &region);
+    // The pattern is the default when `bucket.name` could not be read: nothing is said about it then.
+    let pattern_read = c.read(&["bucket.name"]);
     match expand_pattern(&config.bucket.name_pattern, &placeholders) {
+        Err(_) if !pattern_read => {}
         Err(unknown) => c.error(
             "bucket.name",
             format!("unknown placeholder `{unknown}` in the bucket name"),
             "placeholders are {project}, {env}, {instance}, {stack}, {account}, {region}",
         ),
         Ok(name) => {
-            let problem = if parts_ok { names::check_bucket_name(&name).err() } else { None };
+            let problem = if parts_ok && pattern_read { names::check_bucket_name(&name).err() } else { None };
             if let Some(problem) = problem {
                 let note = if config.account.is_none() && config.bucket.name_pattern.contains("{account}") {
                     " (account checked as a 12-digit placeholder)"
@@ -1054,6 +1137,7 @@ fn check_derived_names(c: &mut Checker, config: &Config, parts_ok: bool) {
             if config.ephemeral
                 && !(config.bucket.name_pattern.contains("{stack}")
                     || config.bucket.name_pattern.contains("{instance}"))
+                && c.read(&["ephemeral", "bucket.name"])
             {
                 c.error(
                     "bucket.name",
@@ -1061,7 +1145,9 @@ fn check_derived_names(c: &mut Checker, config: &Config, parts_ok: bool) {
                     "put {stack} or {instance} in the bucket name pattern",
                 );
             }
-            if config.bucket.access_logs.as_ref().is_some_and(|logs| logs.bucket == name) {
+            if config.bucket.access_logs.as_ref().is_some_and(|logs| logs.bucket == name)
+                && c.read(&["bucket.access_logs", "bucket.name", "project", "region", "account"])
+            {
                 c.error(
                     "bucket.access_logs.bucket",
                     "a bucket cannot log to itself",
@@ -1126,6 +1212,10 @@ fn check_logical_ids(c: &mut Checker, config: &Config) {
     }
     let resources = taken.len() + claims.iter().map(|(_, _, suffixes)| suffixes.len()).sum::<usize>();
     if resources > limits::MAX_RESOURCES {
+        // Entries that could not be read are not in the count: it is told only when it is the file's.
+        if !c.read(&["access", "notifications"]) {
+            return;
+        }
         let at = if config.access.is_empty() { "notifications" } else { "access" };
         c.error(
             at,
@@ -1153,5 +1243,30 @@ fn check_logical_ids(c: &mut Checker, config: &Config) {
             continue;
         }
         taken.extend(ids.into_iter().map(|id| (id, format!("the {owner}"))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_meant_prefix_is_written_as_s3_takes_it() {
+        for (prefix, folder, meant) in [
+            ("/calls", false, "calls/"),
+            ("/calls/", false, "calls/"),
+            ("//calls", false, "calls/"),
+            ("/calls/2024-*", false, "calls/2024-"),
+            ("calls/*", false, "calls/"),
+            ("calls*.wav", false, "calls"),
+            ("calls", false, "calls"),
+            ("/", false, ""),
+            ("*", false, ""),
+            ("_probe", true, "_probe/"),
+            ("/_probe*", true, "_probe/"),
+            ("", true, "/"),
+        ] {
+            assert_eq!(meant_prefix(prefix, folder), meant, "{prefix} (folder: {folder})");
+        }
     }
 }
