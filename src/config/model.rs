@@ -705,7 +705,7 @@ fn check_lifecycle(c: &mut Checker, raw: RawLifecycle, versioning: bool) -> Life
             {
                 c.error(
                     &format!("{path}.keep_newest"),
-                    format!("{k} is outside 1..=100"),
+                    format!("{k} is outside 1 to 100"),
                     "S3 keeps 1 to 100 newer noncurrent versions",
                 );
             }
@@ -1090,7 +1090,7 @@ fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Smoke {
     if !(1..=300).contains(&timeout) && c.read(&["smoke.notification_timeout_secs"]) {
         c.error(
             "smoke.notification_timeout_secs",
-            format!("{timeout} s is outside 1..=300"),
+            format!("{timeout} s is outside 1 to 300 seconds"),
             "wait 1 to 300 seconds (5 minutes), e.g. 20",
         );
     }
