@@ -43,18 +43,7 @@ impl Message {
 
 /// Reads one message; `None` at a clean end of the connection. `response` selects the framing rules of responses.
 pub fn read_message(reader: &mut impl BufRead, response: bool) -> io::Result<Option<Message>> {
-    let mut raw = Vec::new();
-    loop {
-        let start = raw.len();
-        if reader.read_until(b'\n', &mut raw)? == 0 {
-            return if raw.is_empty() { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
-        }
-        if &raw[start..] == b"\r\n" {
-            break;
-        }
-    }
-    let head = String::from_utf8_lossy(&raw).into_owned();
-    let mut message = Message { raw, head, body: Vec::new() };
+    let Some(mut message) = read_head(reader)? else { return Ok(None) };
     let chunked = message.header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
     let length = message.header("content-length").and_then(|l| l.parse::<usize>().ok());
     if chunked {
@@ -96,9 +85,11 @@ pub fn read_message(reader: &mut impl BufRead, response: bool) -> io::Result<Opt
 
 /// Reads one response; for a request that gets no body (HEAD), only its head.
 pub fn read_response(reader: &mut impl BufRead, no_body: bool) -> io::Result<Option<Message>> {
-    if !no_body {
-        return read_message(reader, true);
-    }
+    if no_body { read_head(reader) } else { read_message(reader, true) }
+}
+
+/// Reads a message's start line and headers, up to the empty line; `None` at a clean end of the connection.
+fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Message>> {
     let mut raw = Vec::new();
     loop {
         let start = raw.len();
