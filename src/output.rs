@@ -231,6 +231,31 @@ impl Printer {
     }
 
     /// Asks a yes/no question on the terminal; false when not interactive.
+    /// [`Printer::confirm`] from async code: the blocking read runs off the async threads, so that `interrupt`
+    /// (Ctrl-C) ends the wait at once instead of after the next Enter. None when interrupted.
+    pub async fn confirm_unless(
+        &self,
+        question: &str,
+        interrupt: impl std::future::Future<Output = ()>,
+    ) -> Option<bool> {
+        let (prompt, question) = (self.clone(), question.to_string());
+        let answer = tokio::task::spawn_blocking(move || prompt.confirm(&question));
+        tokio::select! {
+            answer = answer => Some(answer.unwrap_or(false)),
+            () = interrupt => None,
+        }
+    }
+
+    /// [`Printer::confirm_unless`] Ctrl-C.
+    pub async fn confirm_async(&self, question: &str) -> Option<bool> {
+        self.confirm_unless(question, async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await
+    }
+
     pub fn confirm(&self, question: &str) -> bool {
         if !self.interactive {
             return false;

@@ -100,7 +100,8 @@ async fn revert_drift(
     for f in &drifted {
         printer.log(format!("drift: {f}"));
     }
-    if config.protected && !yes && !printer.confirm(&format!("revert this drift of protected env {}?", config.env)) {
+    let question = format!("revert this drift of protected env {}?", config.env);
+    if config.protected && !yes && printer.confirm_async(&question).await != Some(true) {
         return Err(refuse(format!("{} is protected: pass --yes to revert its drift", config.env)));
     }
     crate::live::revert(aws, &findings).await

@@ -149,7 +149,10 @@ async fn check_env(
     super::deploy::check_account_matches(&account, &config).await?;
     let mut report = drift::check(&aws, &config, &rendered, &account).await?;
     if args.revert && !report.in_sync() {
-        if config.protected && !args.yes && !printer.confirm(&format!("revert drift of protected env {env}?")) {
+        if config.protected
+            && !args.yes
+            && printer.confirm_async(&format!("revert drift of protected env {env}?")).await != Some(true)
+        {
             return Err(refuse(format!("{env} is protected: pass --yes to revert its drift")));
         }
         if report.pending {

@@ -89,7 +89,10 @@ fn block_on(
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(crate::deadline::with_deadline(deadline, what, printer, work))
+    let result = runtime.block_on(crate::deadline::with_deadline(deadline, what, printer, work));
+    // Without waiting for blocking tasks: a prompt abandoned by Ctrl-C still reads stdin on its thread.
+    runtime.shutdown_background();
+    result
 }
 
 /// Loads, renders and least-privilege checks one env: what every AWS command starts from.

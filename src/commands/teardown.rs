@@ -240,7 +240,11 @@ async fn confirm(aws: &Aws, printer: &Printer, yes: bool, plans: &[(Config, Plan
             printer.log(format!("  bucket {bucket}: {count}, and every old version and delete marker"));
         }
     }
-    if printer.confirm("delete all of it, for good?") { Ok(()) } else { Err(refuse("not confirmed")) }
+    match printer.confirm_async("delete all of it, for good?").await {
+        Some(true) => Ok(()),
+        Some(false) => Err(refuse("not confirmed")),
+        None => Err(anyhow::anyhow!("interrupted at the prompt: nothing was changed")),
+    }
 }
 
 /// Prints the reports (text lines or one JSON document) and returns the worst exit status.

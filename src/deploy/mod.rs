@@ -474,11 +474,8 @@ pub async fn deploy(
         if printer.interactive {
             // The prompt blocks on stdin: off the async threads, so that Ctrl-C at the prompt stops at once.
             let question = format!("apply these changes to {name}?");
-            let prompt = printer.clone();
-            let answer = tokio::task::spawn_blocking(move || prompt.confirm(&question));
-            let confirmed = tokio::select! {
-                answer = answer => answer.unwrap_or(false),
-                () = options.interrupt.wait() => return Err(abandon(anyhow::anyhow!("interrupted at the prompt: nothing was deployed")).await),
+            let Some(confirmed) = printer.confirm_unless(&question, options.interrupt.wait()).await else {
+                return Err(abandon(anyhow::anyhow!("interrupted at the prompt: nothing was deployed")).await);
             };
             if !confirmed {
                 return Err(abandon(refuse("not confirmed")).await);
