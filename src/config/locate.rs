@@ -433,6 +433,15 @@ impl Recorder<'_> {
         }
     }
 
+    /// A YAML tag (`!!int`, `!Ref`) changes what a value means and serde ignores it: refused where it stands, at
+    /// the node's path (or where the parser is, for a key).
+    fn refuse_tag(&mut self, tag: Option<&yaml_rust2::parser::Tag>, path: Option<&str>, mark: &Marker) {
+        if let Some(tag) = tag {
+            let path = path.map_or_else(|| self.current_path().to_string(), str::to_string);
+            self.problems.push(Problem::Tag { pos: pos(mark), path, tag: tag_text(tag) });
+        }
+    }
+
     /// The node starting now, or None when it is a mapping key.
     fn begin_node(&mut self, mark: &Marker, byte: usize) -> Option<Begun> {
         let top_level = self.stack.len() == 1;
@@ -560,10 +569,7 @@ impl Recorder<'_> {
         match event {
             Event::Scalar(value, _, _, tag) => {
                 let begun = self.begin_node(&mark, byte);
-                if let Some(tag) = tag {
-                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |b| b.path.clone());
-                    self.problems.push(Problem::Tag { pos: pos(&mark), path, tag: tag_text(&tag) });
-                }
+                self.refuse_tag(tag.as_ref(), begun.as_ref().map(|b| b.path.as_str()), &mark);
                 match begun {
                     Some(begun) => {
                         let index = self.record(begun, Kind::Scalar, &mark, byte);
@@ -583,10 +589,7 @@ impl Recorder<'_> {
             }
             Event::MappingStart(_, tag) | Event::SequenceStart(_, tag) => {
                 let begun = self.begin_node(&mark, byte);
-                if let Some(tag) = tag {
-                    let path = begun.as_ref().map_or_else(|| self.current_path().to_string(), |b| b.path.clone());
-                    self.problems.push(Problem::Tag { pos: pos(&mark), path, tag: tag_text(&tag) });
-                }
+                self.refuse_tag(tag.as_ref(), begun.as_ref().map(|b| b.path.as_str()), &mark);
                 match begun {
                     Some(begun) => {
                         let path = begun.path.clone();
