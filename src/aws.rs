@@ -29,37 +29,86 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
-use crate::config::Config;
 use crate::deadline::{REQUESTS, Waiting};
 use crate::output::Hinted;
 
-/// Connection settings for AWS, shared by every command that talks to it.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct AwsArgs {
-    /// AWS region; defaults to the env file's `region`.
-    #[arg(long, global = true)]
-    pub region: Option<String>,
+/// How the clients of one env are built, everything resolved beforehand from the command line, the environment and
+/// the env file ([`crate::settings`]). Equal settings share one connection ([`Connections`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientSettings {
+    pub region: String,
     /// Named profile from the shared AWS config files.
-    #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
-    /// Custom endpoint (an emulator, a VPC endpoint); also `AWS_ENDPOINT_URL` or `endpoint:` in the env file.
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
-    /// PEM file with extra CA certificates to trust (an emulator's HTTPS, a corporate proxy).
-    #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
+    pub endpoints: Endpoints,
+    /// PEM file with extra CA certificates to trust.
     pub ca_bundle: Option<PathBuf>,
-    /// Attempts per AWS call, with exponential backoff for throttling and transient errors.
-    #[arg(long, global = true, default_value_t = 8)]
+    /// Attempts per AWS call (throttling and transient errors are retried with backoff).
     pub max_attempts: u32,
-    /// Longest time one AWS call may take, all its attempts included (e.g. 30s, 2m); each attempt also gives up
-    /// after 5s without a connection and 60s without an answer.
-    #[arg(long, global = true, value_name = "DURATION", default_value = "2m", value_parser = parse_call_timeout)]
+    /// Longest time one AWS call may take, all its attempts included.
     pub call_timeout: Duration,
+    /// A role assumed before any other call (an env file's `deploy_role`).
+    pub role: Option<AssumedRole>,
 }
 
-/// `--call-timeout`: a positive duration (`30s`, `2m`, `1m30s`), at most an hour.
-pub fn parse_call_timeout(text: &str) -> Result<Duration, String> {
-    crate::config::limits::parse_duration(text, Duration::from_secs(3600))
+/// A role the clients act as: its ARN, the external id its trust policy may ask for, and the session name that
+/// CloudTrail shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssumedRole {
+    pub arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+}
+
+/// The services the tool calls, each with the variable that points it at its own endpoint (as the AWS SDKs name
+/// it: `AWS_ENDPOINT_URL_<SERVICE ID>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    CloudFormation,
+    S3,
+    Iam,
+    Sts,
+    Sqs,
+    Sns,
+}
+
+impl Service {
+    pub const ALL: [Service; 6] =
+        [Service::CloudFormation, Service::S3, Service::Iam, Service::Sts, Service::Sqs, Service::Sns];
+
+    pub fn endpoint_variable(self) -> &'static str {
+        match self {
+            Service::CloudFormation => "AWS_ENDPOINT_URL_CLOUDFORMATION",
+            Service::S3 => "AWS_ENDPOINT_URL_S3",
+            Service::Iam => "AWS_ENDPOINT_URL_IAM",
+            Service::Sts => "AWS_ENDPOINT_URL_STS",
+            Service::Sqs => "AWS_ENDPOINT_URL_SQS",
+            Service::Sns => "AWS_ENDPOINT_URL_SNS",
+        }
+    }
+}
+
+/// Custom endpoints: one for every service (an emulator), and per service (a VPC endpoint for S3 alone). A
+/// service's own endpoint wins; a service with neither talks to AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    pub all: Option<String>,
+    pub by_service: std::collections::BTreeMap<Service, String>,
+}
+
+impl Endpoints {
+    /// The same endpoint for every service (or none).
+    pub fn all(endpoint: Option<String>) -> Endpoints {
+        Endpoints { all: endpoint.filter(|e| !e.is_empty()), by_service: Default::default() }
+    }
+
+    pub fn of(&self, service: Service) -> Option<&str> {
+        self.by_service.get(&service).or(self.all.as_ref()).map(String::as_str)
+    }
+
+    /// Whether any service talks to a custom endpoint.
+    pub fn any(&self) -> bool {
+        self.all.is_some() || !self.by_service.is_empty()
+    }
 }
 
 /// The bounds of every AWS call: 5 s to connect, 60 s for an answer to begin, 90 s per attempt, and `call` for the
@@ -79,7 +128,8 @@ pub fn timeouts(call: Duration) -> TimeoutConfig {
 pub struct Aws {
     pub sdk: SdkConfig,
     pub region: String,
-    pub endpoint: Option<String>,
+    /// Where the clients are pointed, where that is not AWS itself.
+    pub endpoints: Endpoints,
     pub cfn: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
@@ -89,81 +139,74 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Builds clients for `config`'s env; command-line settings win over the env file.
-    pub async fn connect(args: &AwsArgs, config: &Config) -> Result<Aws> {
-        let (region, endpoint) = target(args, config);
-        let retry = retry_config(args.max_attempts);
+    /// Builds the clients `settings` describe; with a role to assume, every client acts as that role, which is
+    /// assumed here so that a role that cannot be assumed is the first error, named as such.
+    pub async fn connect(settings: &ClientSettings) -> Result<Aws> {
         // Bounded so that an unreachable or hung endpoint gives an error instead of a hang.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.clone()))
-            .retry_config(retry)
-            .timeout_config(timeouts(args.call_timeout))
-            .http_client(http_client(args.ca_bundle.as_deref())?);
-        if let Some(profile) = &args.profile {
+            .region(Region::new(settings.region.clone()))
+            .retry_config(retry_config(settings.max_attempts))
+            .timeout_config(timeouts(settings.call_timeout))
+            .http_client(http_client(settings.ca_bundle.as_deref())?);
+        if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
         }
-        if let Some(endpoint) = &endpoint {
+        // Set in code, so the SDK reads no endpoint variable itself: those are resolved once, per service.
+        if let Some(endpoint) = settings.endpoints.of(Service::Sts) {
             loader = loader.endpoint_url(endpoint);
         }
-        let sdk = loader.load().await;
-        Ok(Aws::from_sdk(sdk, region, endpoint))
+        let mut sdk = loader.load().await;
+        if let Some(role) = &settings.role {
+            sdk = assume(sdk, role).await?;
+        }
+        Ok(Aws::from_sdk_reaching(sdk, settings.region.clone(), settings.endpoints.clone()))
     }
 
-    /// Clients from an existing SDK config (tests build one around mock or emulator settings). Every client shares
-    /// one retry quota, knows the throttling codes the SDK's own list lacks and does not retry a refused connection:
-    /// [`retry_config`] is the tool's only retry policy. Every request is registered while it is waited for
-    /// ([`crate::deadline`]).
+    /// Clients from an existing SDK config, all at `endpoint` (or AWS): see [`Aws::from_sdk_reaching`].
     pub fn from_sdk(sdk: SdkConfig, region: String, endpoint: Option<String>) -> Aws {
+        Aws::from_sdk_reaching(sdk, region, Endpoints::all(endpoint))
+    }
+
+    /// Clients from an existing SDK config (tests build one around mock or emulator settings), each at its
+    /// service's endpoint. Every client shares one retry quota, knows the throttling codes the SDK's own list lacks
+    /// and does not retry a refused connection: [`retry_config`] is the tool's only retry policy. Every request is
+    /// registered while it is waited for ([`crate::deadline`]).
+    pub fn from_sdk_reaching(sdk: SdkConfig, region: String, endpoints: Endpoints) -> Aws {
         let partition = retry_partition();
-        // Emulators and custom endpoints do not serve virtual-hosted bucket names.
-        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(endpoint.is_some())
-            .retry_partition(partition.clone())
-            .retry_classifier(RefusedConnection)
-            .interceptor(TrackWaiting)
-            .build();
-        let sns = aws_sdk_sns::config::Builder::from(&sdk)
-            .retry_partition(partition.clone())
-            .retry_classifier(throttling::<aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesError>())
-            .retry_classifier(throttling::<aws_sdk_sns::operation::set_topic_attributes::SetTopicAttributesError>())
-            .retry_classifier(RefusedConnection)
-            .interceptor(TrackWaiting)
-            .build();
+        macro_rules! client {
+            ($krate:ident, $service:expr $(, $extra:ident($value:expr))*) => {{
+                let mut builder = $krate::config::Builder::from(&sdk)
+                    .retry_partition(partition.clone())
+                    .retry_classifier(RefusedConnection)
+                    .interceptor(TrackWaiting)
+                    $(.$extra($value))*;
+                // Always set: a service without an endpoint of its own must not inherit another's from `sdk`.
+                builder.set_endpoint_url(endpoints.of($service).map(String::from));
+                $krate::Client::from_conf(builder.build())
+            }};
+        }
         Aws {
-            cfn: aws_sdk_cloudformation::Client::from_conf(
-                aws_sdk_cloudformation::config::Builder::from(&sdk)
-                    .retry_partition(partition.clone())
-                    .retry_classifier(RefusedConnection)
-                    .interceptor(TrackWaiting)
-                    .build(),
+            cfn: client!(aws_sdk_cloudformation, Service::CloudFormation),
+            // Emulators and custom endpoints do not serve virtual-hosted bucket names.
+            s3: client!(aws_sdk_s3, Service::S3, force_path_style(endpoints.of(Service::S3).is_some())),
+            iam: client!(aws_sdk_iam, Service::Iam),
+            sts: client!(aws_sdk_sts, Service::Sts),
+            sqs: client!(aws_sdk_sqs, Service::Sqs),
+            sns: client!(
+                aws_sdk_sns,
+                Service::Sns,
+                retry_classifier(throttling::<aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesError>()),
+                retry_classifier(throttling::<aws_sdk_sns::operation::set_topic_attributes::SetTopicAttributesError>())
             ),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&sdk)
-                    .retry_partition(partition.clone())
-                    .retry_classifier(RefusedConnection)
-                    .interceptor(TrackWaiting)
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&sdk)
-                    .retry_partition(partition.clone())
-                    .retry_classifier(RefusedConnection)
-                    .interceptor(TrackWaiting)
-                    .build(),
-            ),
-            sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&sdk)
-                    .retry_partition(partition)
-                    .retry_classifier(RefusedConnection)
-                    .interceptor(TrackWaiting)
-                    .build(),
-            ),
-            sns: aws_sdk_sns::Client::from_conf(sns),
             sdk,
             region,
-            endpoint,
+            endpoints,
         }
+    }
+
+    /// The custom endpoint of S3, where objects are addressed (none on AWS).
+    pub fn s3_endpoint(&self) -> Option<&str> {
+        self.endpoints.of(Service::S3)
     }
 
     /// The account the credentials belong to (STS GetCallerIdentity).
@@ -177,7 +220,7 @@ impl Aws {
 
     /// Where the clients are pointed: `endpoint http://127.0.0.1:4566, region us-east-1`, or `region us-west-1`.
     pub fn place(&self) -> String {
-        match &self.endpoint {
+        match self.endpoints.of(Service::Sts) {
             Some(endpoint) => format!("endpoint {endpoint}, region {}", self.region),
             None => format!("region {}", self.region),
         }
@@ -186,60 +229,89 @@ impl Aws {
     /// The HTTPS URL of an S3 object, as CloudFormation's `TemplateURL` takes it: virtual-hosted in the region's
     /// partition on AWS, path-style under a custom endpoint (as the S3 client addresses it there).
     pub fn object_url(&self, bucket: &str, key: &str) -> String {
-        match &self.endpoint {
+        match self.s3_endpoint() {
             Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
             None => {
-                let (_, dns_suffix) = crate::deploy::template_store::partition(&self.region);
+                let (_, dns_suffix) = crate::names::partition(&self.region);
                 format!("https://{bucket}.s3.{}.{dns_suffix}/{key}", self.region)
             }
         }
     }
 }
 
-/// Where an env is reached: region and endpoint.
-type Target = (String, Option<String>);
-
 /// Clients and the account their credentials belong to.
 type Connection = (Aws, String);
-
-/// Where `config`'s env is reached (command-line settings win over the env file).
-fn target(args: &AwsArgs, config: &Config) -> Target {
-    let region = args.region.clone().unwrap_or_else(|| config.region.clone());
-    let endpoint = args.endpoint_url.clone().or_else(|| config.endpoint.clone()).filter(|e| !e.is_empty());
-    (region, endpoint)
-}
 
 /// Clients and the credentials' account, shared by the envs of one run that are reached the same way: one SDK
 /// config, one connection pool and one STS call however many envs are checked together.
 #[derive(Default)]
 pub struct Connections {
-    by_target: Mutex<HashMap<Target, Arc<OnceCell<Connection>>>>,
+    by_settings: Mutex<HashMap<ClientSettings, Arc<OnceCell<Connection>>>>,
 }
 
 impl Connections {
-    /// The clients for `config`'s env and the account their credentials belong to.
-    pub async fn get(&self, args: &AwsArgs, config: &Config) -> Result<Connection> {
-        self.get_or_connect(target(args, config), || async {
-            let aws = Aws::connect(args, config).await?;
+    /// The clients `settings` describe and the account their credentials belong to.
+    pub async fn get(&self, settings: &ClientSettings) -> Result<Connection> {
+        self.get_or_connect(settings.clone(), || async {
+            let aws = Aws::connect(settings).await?;
             let account = aws.account().await?;
             Ok((aws, account))
         })
         .await
     }
 
-    /// The connection for `target`, made by `connect` by the first env that needs it while the others wait. A
+    /// The connection for `settings`, made by `connect` by the first env that needs it while the others wait. A
     /// failure is not kept: the next env tries again and reports its own error.
-    async fn get_or_connect<Connect, Connected>(&self, target: Target, connect: Connect) -> Result<Connection>
+    async fn get_or_connect<Connect, Connected>(&self, settings: ClientSettings, connect: Connect) -> Result<Connection>
     where
         Connect: FnOnce() -> Connected,
         Connected: std::future::Future<Output = Result<Connection>>,
     {
         let cell = {
-            let mut by_target = self.by_target.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            by_target.entry(target).or_default().clone()
+            let mut by_settings = self.by_settings.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            by_settings.entry(settings).or_default().clone()
         };
         let (aws, account) = cell.get_or_try_init(connect).await?;
         Ok((aws.clone(), account.clone()))
+    }
+}
+
+/// `sdk` acting as `role`: credentials from STS AssumeRole, refreshed before they expire. The first set is asked
+/// for here, so that a role that cannot be assumed fails at once, named, and is then used by the clients.
+async fn assume(sdk: SdkConfig, role: &AssumedRole) -> Result<SdkConfig> {
+    use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.arn).session_name(&role.session_name);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.configure(&sdk).build().await;
+    let first = provider
+        .provide_credentials()
+        .await
+        .with_context(|| format!("cannot assume the deploy role {} (session {})", role.arn, role.session_name))?;
+    let provider = FirstThen { first: Mutex::new(Some(first)), then: provider };
+    Ok(sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build())
+}
+
+/// Credentials already fetched, handed out once (the SDK caches them until they near expiry), then fresh ones.
+#[derive(Debug)]
+struct FirstThen<P> {
+    first: Mutex<Option<aws_credential_types::Credentials>>,
+    then: P,
+}
+
+impl<P: aws_credential_types::provider::ProvideCredentials> aws_credential_types::provider::ProvideCredentials
+    for FirstThen<P>
+{
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        use aws_credential_types::provider::future::ProvideCredentials as Future;
+        match self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            Some(first) => Future::ready(Ok(first)),
+            None => self.then.provide_credentials(),
+        }
     }
 }
 
@@ -673,6 +745,55 @@ fn retry_partition() -> RetryPartition {
 mod tests {
     use super::*;
 
+    fn settings(region: &str, endpoint: Option<&str>) -> ClientSettings {
+        ClientSettings {
+            region: region.into(),
+            profile: None,
+            endpoints: Endpoints::all(endpoint.map(String::from)),
+            ca_bundle: None,
+            max_attempts: 3,
+            call_timeout: Duration::from_secs(60),
+            role: None,
+        }
+    }
+
+    #[test]
+    fn a_service_endpoint_wins_over_the_one_for_all() {
+        let mut endpoints = Endpoints::all(Some("http://127.0.0.1:4566".into()));
+        endpoints.by_service.insert(Service::S3, "https://bucket.vpce-1.s3.us-west-1.vpce.amazonaws.com".into());
+        assert_eq!(endpoints.of(Service::S3), Some("https://bucket.vpce-1.s3.us-west-1.vpce.amazonaws.com"));
+        assert_eq!(endpoints.of(Service::Iam), Some("http://127.0.0.1:4566"));
+        assert_eq!(Endpoints::all(Some(String::new())), Endpoints::default());
+    }
+
+    /// Regression: the SDK config carries one endpoint; a service without one of its own must reach AWS, not it.
+    #[tokio::test]
+    async fn a_service_without_its_own_endpoint_does_not_inherit_another() {
+        use aws_smithy_http_client::test_util::capture_request;
+        let host_called = |call: fn(&Aws) -> futures::future::BoxFuture<'_, ()>| async move {
+            let (http, request) = capture_request(None);
+            let sdk = SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-west-1"))
+                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::for_tests(),
+                ))
+                .http_client(http)
+                .endpoint_url("https://s3.vpce.example")
+                .build();
+            let mut endpoints = Endpoints::default();
+            endpoints.by_service.insert(Service::S3, "https://s3.vpce.example".into());
+            call(&Aws::from_sdk_reaching(sdk, "us-west-1".into(), endpoints)).await;
+            request.expect_request().uri().to_string()
+        };
+        let s3 = host_called(|aws| Box::pin(async { drop(aws.s3.list_buckets().send().await) })).await;
+        assert!(s3.starts_with("https://s3.vpce.example/"), "{s3}");
+        let iam = host_called(|aws| Box::pin(async { drop(aws.iam.list_roles().send().await) })).await;
+        assert!(iam.starts_with("https://iam.amazonaws.com/"), "{iam}");
+        let cfn = host_called(|aws| Box::pin(async { drop(aws.cfn.list_stacks().send().await) })).await;
+        assert!(cfn.starts_with("https://cloudformation.us-west-1.amazonaws.com/"), "{cfn}");
+    }
+
     /// Envs checked together that are reached the same way make one connection and one account lookup.
     #[tokio::test(start_paused = true)]
     async fn envs_reached_the_same_way_share_one_connection() {
@@ -689,23 +810,31 @@ mod tests {
                 Ok((Aws::from_sdk(sdk, "eu-west-1".into(), None), account.to_string()))
             }
         };
-        let here = || ("eu-west-1".to_string(), None);
-        let there = ("us-east-1".to_string(), Some("http://127.0.0.1:4566".to_string()));
-        let (a, b, c, d) = tokio::join!(
+        let here = || settings("eu-west-1", None);
+        let there = settings("us-east-1", Some("http://127.0.0.1:4566"));
+        // Same region and endpoint, another account's deploy role: a connection of its own.
+        let mut staging = here();
+        staging.role = Some(AssumedRole {
+            arn: "arn:aws:iam::333333333333:role/deployer".into(),
+            external_id: None,
+            session_name: "provision-staging".into(),
+        });
+        let (a, b, c, d, e) = tokio::join!(
             connections.get_or_connect(here(), connect("111111111111")),
             connections.get_or_connect(here(), connect("999999999999")),
             connections.get_or_connect(here(), connect("999999999999")),
             connections.get_or_connect(there, connect("222222222222")),
+            connections.get_or_connect(staging, connect("333333333333")),
         );
-        assert_eq!(made.load(Ordering::SeqCst), 2);
-        let accounts: Vec<String> = [a, b, c, d].into_iter().map(|r| r.unwrap().1).collect();
-        assert_eq!(accounts, ["111111111111", "111111111111", "111111111111", "222222222222"]);
+        assert_eq!(made.load(Ordering::SeqCst), 3);
+        let accounts: Vec<String> = [a, b, c, d, e].into_iter().map(|r| r.unwrap().1).collect();
+        assert_eq!(accounts, ["111111111111", "111111111111", "111111111111", "222222222222", "333333333333"]);
     }
 
     #[tokio::test]
     async fn a_failed_connection_is_tried_again_by_the_next_env() {
         let connections = Connections::default();
-        let here = || ("eu-west-1".to_string(), None);
+        let here = || settings("eu-west-1", None);
         let failed = connections.get_or_connect(here(), || async { anyhow::bail!("no credentials") }).await;
         assert_eq!(failed.unwrap_err().to_string(), "no credentials");
         let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::aws::AwsArgs;
 use crate::output::{ExitStatus, Format};
 
 /// Production-grade S3 data buckets from one typed config file.
@@ -42,6 +41,32 @@ pub struct Global {
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// How AWS is reached, as the command line and the environment say it; the env file fills in the rest
+/// ([`crate::settings`]).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// AWS region; defaults to the env file's `region`.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Named profile from the shared AWS config files.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Custom endpoint for every service (an emulator); also `AWS_ENDPOINT_URL` or `endpoint:` in the env file.
+    /// One service's own endpoint (a VPC endpoint for S3) goes in `AWS_ENDPOINT_URL_S3` and the like.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// PEM file with extra CA certificates to trust (an emulator's HTTPS, a corporate proxy).
+    #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Attempts per AWS call, with exponential backoff for throttling and transient errors.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub max_attempts: u32,
+    /// Longest time one AWS call may take, all its attempts included (e.g. 30s, 2m); each attempt also gives up
+    /// after 5s without a connection and 60s without an answer.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "2m", value_parser = parse_call_timeout)]
+    pub call_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,25 +121,30 @@ pub struct RenderArgs {
 
 /// Which env (and instance) a command works on.
 #[derive(Debug, Clone, Args)]
-pub struct Target {
+pub struct EnvArgs {
     /// Env to work on: the file `<stacks-dir>/<NAME>.yaml`.
-    #[arg(long, value_name = "NAME")]
-    pub env: Option<String>,
+    #[arg(id = "env", long = "env", value_name = "NAME")]
+    pub name: Option<String>,
     /// Instance of an ephemeral env (e.g. pr-42): its own stack and bucket.
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
 }
 
-impl Target {
-    pub fn env(&self) -> anyhow::Result<&str> {
-        self.env.as_deref().ok_or_else(|| anyhow::anyhow!("--env is required (e.g. `provision --env local`)"))
+impl EnvArgs {
+    pub fn new(name: &str, instance: Option<String>) -> EnvArgs {
+        EnvArgs { name: Some(name.to_string()), instance }
+    }
+
+    /// The env's name: `--env` is required wherever these flags are.
+    pub fn name(&self) -> anyhow::Result<&str> {
+        self.name.as_deref().ok_or_else(|| anyhow::anyhow!("--env is required (e.g. `provision --env local`)"))
     }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub env: EnvArgs,
     /// Do not ask for confirmation (required for protected envs when not on a terminal).
     #[arg(long)]
     pub yes: bool,
@@ -138,7 +168,7 @@ pub struct DeployArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub env: EnvArgs,
     /// Judge the plan as a deploy with --allow-data-loss would.
     #[arg(long)]
     pub allow_data_loss: bool,
@@ -147,7 +177,7 @@ pub struct PlanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TeardownArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub env: EnvArgs,
     /// Do not ask for confirmation (required when not on a terminal).
     #[arg(long)]
     pub yes: bool,
@@ -171,7 +201,7 @@ pub struct TeardownArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SmokeArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub env: EnvArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -182,6 +212,14 @@ pub struct ListArgs {
     /// Do not count each bucket's objects (one ListObjectsV2 call per bucket).
     #[arg(long)]
     pub no_count: bool,
+}
+
+/// The longest `--call-timeout`: an hour.
+const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `--call-timeout`: a positive duration (`30s`, `2m`, `1m30s`), at most an hour.
+pub fn parse_call_timeout(text: &str) -> Result<Duration, String> {
+    crate::config::limits::parse_duration(text, MAX_CALL_TIMEOUT)
 }
 
 /// `--timeout`: a duration for people (`90s`, `20m`, `1h30m`), at most a day; `0` (or `0s`, `none`) is no deadline.
@@ -232,13 +270,13 @@ impl Cli {
     {
         let mut matches = command().try_get_matches_from(args)?;
         let cli = Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command()))?;
-        if cli.command.is_some() && (cli.deploy.target.env.is_some() || cli.deploy.target.instance.is_some()) {
+        if cli.command.is_some() && (cli.deploy.env.name.is_some() || cli.deploy.env.instance.is_some()) {
             return Err(misuse(
                 clap::error::ErrorKind::ArgumentConflict,
                 "--env/--instance go after the subcommand, e.g. `provision plan --env prod`",
             ));
         }
-        if cli.command.is_none() && cli.deploy.target.env.is_none() {
+        if cli.command.is_none() && cli.deploy.env.name.is_none() {
             return Err(misuse(
                 clap::error::ErrorKind::MissingSubcommand,
                 "no command given: try `provision --env local`, or see `provision --help`",

@@ -10,11 +10,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::{Aws, aws_error, not_implemented};
-use crate::config::{Config, TAG_CREATED, TAG_EXPIRES};
-use crate::deploy::status::Health;
-use crate::deploy::{StackInfo, deployed_template, describe_stack};
+use crate::config::Config;
+use crate::ids::{TAG_CREATED, TAG_EXPIRES};
 use crate::live::{self, Finding as LiveFinding, Reverted};
 use crate::render::Rendered;
+use crate::stack::status::Health;
+use crate::stack::{self, StackInfo, deployed_template};
 
 /// Which check found a difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -111,7 +112,7 @@ fn sort_keys(value: &Value) -> Value {
 /// Checks one env. Errors (credentials, missing stack, API failures) are returned as errors, not findings.
 pub async fn check(aws: &Aws, config: &Config, rendered: &Rendered, account: &str) -> Result<Report> {
     let name = config.stack_name();
-    let Some(stack) = describe_stack(&aws.cfn, &name).await? else {
+    let Some(stack) = stack::describe(&aws.cfn, &name).await? else {
         anyhow::bail!("stack {name} does not exist (deploy it with `provision --env {}`)", config.env);
     };
     let mut report = Report {

@@ -1,6 +1,5 @@
-//! Naming rules of AWS (bucket names, ARNs, regions) and small parsers shared by config and commands.
-
-use std::time::Duration;
+//! Naming rules of AWS (bucket names, ARNs, regions) and the did-you-mean suggestion, shared by config and
+//! commands.
 
 /// Shown as the hint for every bucket-name problem.
 pub const BUCKET_NAME_RULES: &str = "S3 bucket names have 3-63 characters: lowercase letters, digits, hyphens and dots, \
@@ -58,6 +57,23 @@ pub fn is_region(s: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The AWS partition of a region (for ARNs) and its DNS suffix (for URLs), as in the SDK's partition table.
+pub fn partition(region: &str) -> (&'static str, &'static str) {
+    const PARTITIONS: &[(&str, &str, &str)] = &[
+        ("cn-", "aws-cn", "amazonaws.com.cn"),
+        ("us-gov-", "aws-us-gov", "amazonaws.com"),
+        ("us-isob-", "aws-iso-b", "sc2s.sgov.gov"),
+        ("us-isof-", "aws-iso-f", "csp.hci.ic.gov"),
+        ("us-iso-", "aws-iso", "c2s.ic.gov"),
+        ("eu-isoe-", "aws-iso-e", "cloud.adc-e.uk"),
+        ("eusc-", "aws-eusc", "amazonaws.eu"),
+    ];
+    PARTITIONS
+        .iter()
+        .find(|(prefix, _, _)| region.starts_with(prefix))
+        .map_or(("aws", "amazonaws.com"), |&(_, id, suffix)| (id, suffix))
+}
+
 fn is_partition(s: &str) -> bool {
     matches!(s, "aws" | "aws-cn" | "aws-us-gov")
 }
@@ -93,15 +109,42 @@ pub fn is_lambda_arn(arn: &str) -> bool {
         }))
 }
 
-/// The role name of `arn:aws:iam::<account>:role[/path]/name`.
-pub fn role_name_from_arn(arn: &str) -> Option<&str> {
+/// The parts of an IAM role ARN, `arn:<partition>:iam::<account>:role/<path/><name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleArn<'a> {
+    /// `aws`, `aws-cn` or `aws-us-gov`.
+    pub partition: &'a str,
+    /// 12 digits.
+    pub account: &'a str,
+    /// `/` or `/<segments>/`, not yet judged ([`is_iam_path`]).
+    pub path: &'a str,
+    /// Not yet judged ([`is_iam_name`]).
+    pub name: &'a str,
+}
+
+/// Splits an IAM role ARN of any partition with a 12-digit account, leaving its path and name to be judged.
+pub fn split_role_arn(arn: &str) -> Option<RoleArn<'_>> {
     match arn_parts(arn) {
-        Some([_, "iam", "", account, resource]) if is_account_id(account) => {
-            let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
-            is_iam_name(name, 64).then_some(name)
+        Some([partition, "iam", "", account, resource]) if is_account_id(account) => {
+            let after = resource.strip_prefix("role").filter(|after| after.starts_with('/'))?;
+            let cut = after.rfind('/')?;
+            Some(RoleArn { partition, account, path: &after[..=cut], name: &after[cut + 1..] })
         }
         _ => None,
     }
+}
+
+/// The role name of `arn:aws:iam::<account>:role[/path]/name`.
+pub fn role_name_from_arn(arn: &str) -> Option<&str> {
+    split_role_arn(arn).map(|role| role.name).filter(|name| is_iam_name(name, 64))
+}
+
+/// IAM paths: `/`, or `/<segments>/` of printable ASCII without spaces, at most 512 characters.
+pub fn is_iam_path(path: &str) -> bool {
+    (1..=512).contains(&path.len())
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// IAM user/role names: letters, digits and `+=,.@_-`.
@@ -134,49 +177,14 @@ pub fn is_instance_name(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-/// `90s`, `30m`, `12h`, `7d`, `2w`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration"))?;
-    let secs = match unit.trim() {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(format!("`{text}` has no unit (s, m, h, d or w)")),
-    };
-    if n == 0 {
-        return Err(format!("`{text}` is zero"));
-    }
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| format!("`{text}` is too long"))
-}
-
-/// The closest candidate to a misspelt word, if one is close enough to be what was meant.
+/// The closest candidate to a misspelt word (by Levenshtein distance), if one is close enough to be what was meant.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| (strsim::levenshtein(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
-            prev = current;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -208,6 +216,17 @@ mod tests {
         assert!(!is_kms_key_arn("arn:aws:kms:us-west-1:123456789012:alias/data"));
         assert_eq!(role_name_from_arn("arn:aws:iam::123456789012:role/team/analyst"), Some("analyst"));
         assert_eq!(role_name_from_arn("arn:aws:iam::123456789012:user/analyst"), None);
+        assert_eq!(role_name_from_arn("arn:aws:iam::123456789012:roles/analyst"), None);
+        let role = split_role_arn("arn:aws-cn:iam::123456789012:role/team/ci/deployer").unwrap();
+        assert_eq!((role.account, role.path, role.name), ("123456789012", "/team/ci/", "deployer"));
+        assert_eq!(split_role_arn("arn:aws:iam::123456789012:role/deployer").unwrap().path, "/");
+        assert!(split_role_arn("arn:aws-iso:iam::123456789012:role/x").is_none());
+        assert_eq!(role.partition, "aws-cn");
+        assert_eq!(
+            ["us-west-1", "cn-north-1", "us-gov-west-1"].map(|r| partition(r).0),
+            ["aws", "aws-cn", "aws-us-gov"]
+        );
+        assert!(is_iam_path("/") && is_iam_path("/team/ci/") && !is_iam_path("/a b/") && !is_iam_path("team/"));
         assert!(is_lambda_arn("arn:aws:lambda:us-west-1:123456789012:function:transcribe"));
         assert!(!is_lambda_arn("arn:aws:lambda:us-west-1:123456789012:layer:x"));
         assert!(is_service_principal("lambda.amazonaws.com") && !is_service_principal("lambda"));
@@ -215,16 +234,6 @@ mod tests {
         let lambda = "arn:aws:lambda:eu-west-1:123456789012:function:f";
         assert_eq!(arn_region_account(lambda), Some(("eu-west-1", "123456789012")));
         assert_eq!(arn_region_account("lambda"), None);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert!(parse_duration("7").is_err());
-        assert!(parse_duration("0h").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("99999999999999999999w").is_err());
     }
 
     #[test]

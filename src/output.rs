@@ -5,7 +5,10 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use comfy_table::{ColumnConstraint, Table, Width, presets};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Process exit codes, converted in one place ([`ExitStatus::code`]).
@@ -146,6 +149,8 @@ pub struct Printer {
     pub interactive: bool,
     out: Sink,
     err: Sink,
+    /// The live progress line (a spinner on stderr), shared by clones; None while none is shown.
+    spinner: Arc<Mutex<Option<ProgressBar>>>,
 }
 
 impl Printer {
@@ -157,6 +162,7 @@ impl Printer {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             out: Arc::new(Mutex::new(std::io::stdout())),
             err: Arc::new(Mutex::new(std::io::stderr())),
+            spinner: Arc::default(),
         }
     }
 
@@ -170,6 +176,7 @@ impl Printer {
             interactive: false,
             out: Arc::new(Mutex::new(out.clone())),
             err: Arc::new(Mutex::new(err.clone())),
+            spinner: Arc::default(),
         };
         (printer, out, err)
     }
@@ -180,9 +187,23 @@ impl Printer {
 
     /// Writes data (a line of text) to stdout.
     pub fn data(&self, text: impl AsRef<str>) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(out, "{}", text.as_ref());
-        let _ = out.flush();
+        self.line(&self.out, text.as_ref());
+    }
+
+    /// Writes a line to `sink`. A live progress line is taken off the terminal meanwhile and drawn again below, so
+    /// that its redraws never overwrite the line (stdout and stderr share the terminal).
+    fn line(&self, sink: &Sink, text: &str) {
+        let write = || {
+            let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(sink, "{text}");
+            let _ = sink.flush();
+        };
+        // Cloned out of the lock: indicatif holds its own lock while `write` runs.
+        let spinner = self.spinner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match spinner {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
     }
 
     /// Writes one JSON document to stdout.
@@ -195,38 +216,31 @@ impl Printer {
 
     /// Writes a progress or log line to stderr.
     pub fn log(&self, text: impl AsRef<str>) {
-        let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(err, "{}", text.as_ref());
-        let _ = err.flush();
+        self.line(&self.err, text.as_ref());
     }
 
-    /// Writes a log line to stderr that may interrupt a live progress line: on a terminal the progress line is
-    /// cleared first (the next progress update draws it again).
+    /// Writes a log line to stderr that may interrupt a live progress line: like every line, it goes above the
+    /// progress line, which is drawn again below it.
     pub fn note(&self, text: impl AsRef<str>) {
-        let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
-        if self.live {
-            let _ = write!(err, "\r\x1b[2K");
-        }
-        let _ = writeln!(err, "{}", text.as_ref());
-        let _ = err.flush();
+        self.log(text);
     }
 
-    /// Rewrites the current stderr line on a terminal; a plain line elsewhere.
+    /// Shows `text` on the live progress line on a terminal (a spinner, redrawn in place); a plain line elsewhere.
     pub fn progress(&self, text: impl AsRef<str>) {
-        let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
         if self.live {
-            let _ = write!(err, "\r\x1b[2K{}", text.as_ref());
+            let mut spinner = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
+            spinner.get_or_insert_with(spinner_line).set_message(text.as_ref().to_string());
         } else {
-            let _ = writeln!(err, "{}", text.as_ref());
+            self.log(text);
         }
-        let _ = err.flush();
     }
 
-    /// Ends a live progress line.
+    /// Ends a live progress line, leaving its last text on the terminal.
     pub fn progress_done(&self) {
-        if self.live {
-            let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(err);
+        let spinner = self.spinner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(bar) = spinner {
+            bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.finish();
         }
     }
 
@@ -260,6 +274,8 @@ impl Printer {
         if !self.interactive {
             return false;
         }
+        // A spinner redrawn over the question would hide it.
+        self.progress_done();
         {
             let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
             let _ = write!(err, "{question} [y/N] ");
@@ -268,6 +284,35 @@ impl Printer {
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
     }
+}
+
+/// A spinner on stderr that moves while nothing else does (a long CloudFormation wait), with the latest progress text
+/// cut to the terminal's width so that it stays one line.
+fn spinner_line() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The lines of a plain table (`provision list`, the smoke access matrix): a header, then one line per row; columns
+/// left-aligned and two spaces apart, no borders, no trailing spaces. `min_widths` holds the least width of the first
+/// columns, so that they line up the same whatever the rows hold.
+pub fn table_lines<const N: usize>(header: [&str; N], min_widths: &[u16], rows: Vec<[String; N]>) -> Vec<String> {
+    const GAP: u16 = 2;
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING).set_header(header).add_rows(rows);
+    for (i, column) in table.column_iter_mut().enumerate() {
+        let gap = if i + 1 == N { 0 } else { GAP };
+        column.set_padding((0, gap));
+        if let Some(&min) = min_widths.get(i) {
+            // The lower boundary counts the padding too.
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(min + gap)));
+        }
+    }
+    table.lines().map(|line| line.trim_end().to_string()).collect()
 }
 
 /// A shared buffer that implements `Write`, for capturing output in tests.
@@ -317,6 +362,31 @@ mod tests {
             .collect();
         assert_eq!(ExitStatus::Usage.code(), 64);
         assert!(!codes.contains(&ExitStatus::Usage.code()));
+    }
+
+    /// Off a terminal (tests, CI, a pipe) progress is one plain line per update, and ending it writes nothing.
+    #[test]
+    fn progress_off_a_terminal_is_plain_lines() {
+        let (printer, out, err) = Printer::capture(Format::Text);
+        printer.progress("  step 1");
+        printer.note("a note");
+        printer.progress("  step 2");
+        printer.progress_done();
+        printer.data("data");
+        assert_eq!(err.text(), "  step 1\na note\n  step 2\n");
+        assert_eq!(out.text(), "data\n");
+    }
+
+    #[test]
+    fn plain_tables_align_columns_two_spaces_apart() {
+        let rows = vec![
+            ["dev".to_string(), "l1".to_string(), "3".to_string()],
+            ["staging".to_string(), String::new(), "1000+".to_string()],
+        ];
+        assert_eq!(
+            table_lines(["ENV", "INSTANCE", "OBJECTS"], &[0, 10], rows),
+            ["ENV      INSTANCE    OBJECTS", "dev      l1          3", "staging              1000+"]
+        );
     }
 
     /// Every link of the chain is printed, down to the root cause (a link of several lines indented under its

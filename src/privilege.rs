@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::config::{Config, Encryption, Verb};
-use crate::render::pascal;
+use crate::ids::pascal;
 
 /// What each verb may grant on objects under the entry's prefixes. Kept here, apart from the renderer's table
 /// (`Verb::s3_actions`) on purpose: a check that read the renderer's table would agree with every widening of it.
@@ -44,7 +44,7 @@ impl std::fmt::Display for Violation {
 }
 
 /// A policy string as written: plain, or the text of `Fn::Sub`.
-fn text(value: &Value) -> Option<&str> {
+fn string_or_sub(value: &Value) -> Option<&str> {
     value.as_str().or_else(|| value.get("Fn::Sub").and_then(Value::as_str))
 }
 
@@ -103,7 +103,7 @@ pub fn check(config: &Config, template: &Value) -> Vec<Violation> {
             "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
                 for (i, s) in statements(document).iter().enumerate() {
                     let service = s.pointer("/Principal/Service").and_then(Value::as_str);
-                    let source_arn = s.pointer("/Condition/ArnEquals/aws:SourceArn").and_then(text);
+                    let source_arn = s.pointer("/Condition/ArnEquals/aws:SourceArn").and_then(string_or_sub);
                     let source_account = s.pointer("/Condition/StringEquals/aws:SourceAccount");
                     if service != Some("s3.amazonaws.com") || source_arn != Some(&bucket) || source_account.is_none() {
                         flag(format!(
@@ -129,7 +129,7 @@ pub fn check(config: &Config, template: &Value) -> Vec<Violation> {
 
 fn wildcard_principal(statement: &Value) -> bool {
     let principal = statement.get("Principal");
-    principal.is_some_and(|p| p == "*" || list(p.get("AWS")).iter().any(|v| text(v) == Some("*")))
+    principal.is_some_and(|p| p == "*" || list(p.get("AWS")).iter().any(|v| string_or_sub(v) == Some("*")))
 }
 
 fn check_entry_policy(
@@ -163,7 +163,7 @@ fn check_entry_policy(
             problems.push(format!("statement {i} uses NotAction/NotResource, which grants everything else"));
         }
         let actions: Vec<&str> = list(s.get("Action")).into_iter().filter_map(Value::as_str).collect();
-        let resources: Vec<&str> = list(s.get("Resource")).into_iter().filter_map(text).collect();
+        let resources: Vec<&str> = list(s.get("Resource")).into_iter().filter_map(string_or_sub).collect();
         for action in &actions {
             if action.contains('*') {
                 problems.push(format!("statement {i} has the wildcard action `{action}`"));

@@ -12,10 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Config, Encryption, Principal, Target, Verb};
-
-/// Logical id of the data bucket: the resource the data guard and stack policy protect.
-pub const BUCKET_ID: &str = "DataBucket";
-pub const BUCKET_POLICY_ID: &str = "DataBucketPolicy";
+use crate::ids::{BUCKET_ID, pascal};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("stack.yaml", include_str!("../templates/stack.yaml.tera")),
@@ -70,16 +67,6 @@ fn pretty(value: &Value) -> String {
 /// A string for CloudFormation: `{"Fn::Sub": s}` when it has `${...}` variables, the plain string otherwise.
 pub fn sub(s: &str) -> Value {
     if s.contains("${") { json!({ "Fn::Sub": s }) } else { Value::String(s.to_string()) }
-}
-
-/// `post-call-writer` → `PostCallWriter`.
-pub fn pascal(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
-        })
-        .collect()
 }
 
 /// What `render` produces: the template text and the documents it embeds, by name.
@@ -536,12 +523,6 @@ mod tests {
         assert_eq!(bucket["UpdateReplacePolicy"], "Retain", "RetainExceptOnCreate is not a replace policy");
         let ephemeral = render(&config("project: demo\nregion: us-west-1\nephemeral: true\n")).unwrap();
         assert_eq!(ephemeral.template_value["Resources"][BUCKET_ID]["DeletionPolicy"], "Delete");
-    }
-
-    #[test]
-    fn pascal_case() {
-        assert_eq!(pascal("post-call-writer"), "PostCallWriter");
-        assert_eq!(pascal("a"), "A");
     }
 
     #[test]

@@ -8,13 +8,18 @@
 //! - a file whose name contains `several-errors` must report more than one problem; every other file exactly one.
 //!
 //! Then: hostile input read from disk (a FIFO, `/dev/zero`, a file too large, deep nesting) and env names that
-//! are paths, each rejected with a clear error; and mutated or random input never panics.
+//! are paths, each rejected with a clear error; and mutated or random input (proptest, with a fixed seed) never
+//! panics and is refused only with located errors in the words of the file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::{Index, select};
+use proptest::test_runner::RngSeed;
 use provision::config::{self, Diagnostic, parse, parse_bytes};
 
 /// The `# instance: <name>` marker in the file's leading comments.
@@ -202,6 +207,17 @@ fn provision(args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
 }
 
+/// The JSON Schema of env files (`provision schema`, for editors): a change to the keys an env file takes shows up
+/// in review.
+#[test]
+fn env_file_schema() {
+    let (code, stdout, stderr) = provision(&["schema"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::with_settings!({ omit_expression => true }, {
+        insta::assert_snapshot!("env_file_schema", stdout);
+    });
+}
+
 #[test]
 fn validate_refuses_an_env_name_that_is_a_path() {
     let dir = scratch("validate-env-path");
@@ -266,22 +282,6 @@ fn validate_reports_a_missing_env_on_stderr_only() {
     assert!(doc["envs"][1]["errors"][0].as_str().unwrap().starts_with("no env `nope` in "), "{stdout}");
 }
 
-/// A tiny deterministic generator (xorshift64*), so failures reproduce without a new dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
 /// Characters that mean something to YAML or to the rules, a few ordinary ones, and some beyond ASCII (a byte
 /// order mark, a line separator, a two-byte letter).
 const INTERESTING: &[char] = &[
@@ -327,110 +327,190 @@ const HOSTILE: &[&str] = &[
 const RUST_WORDS: &[&str] =
     &["Raw", "enum ", "struct ", "u32", "u64", "usize", "Some(", "None", "unit value", "Option"];
 
-/// Parses `source` and reports a panic, with the input that caused it, instead of aborting the whole test.
-fn must_not_panic(source: &str, what: &str, instance: Option<&str>, failures: &mut Vec<String>) {
-    must_not_panic_bytes(source.as_bytes(), what, instance, failures);
+/// What is wrong with how `provision` reads `bytes` as an env file, if anything: a panic, an error without a place
+/// in the file, or a message in the words of Rust rather than of the file.
+fn misread(bytes: &[u8], instance: Option<&str>) -> Option<String> {
+    let file = Path::new("stacks/fuzz.yaml");
+    let diagnostics = match std::panic::catch_unwind(|| parse_bytes(bytes, file, "fuzz", instance)) {
+        Ok(Ok(_)) => return None,
+        Ok(Err(diagnostics)) => diagnostics,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            return Some(format!("panicked: {message}"));
+        }
+    };
+    if diagnostics.is_empty() {
+        return Some("refused without saying why".to_string());
+    }
+    diagnostics.iter().find_map(|d| {
+        let text = d.to_string();
+        if d.file != file || d.line == 0 || d.col == 0 {
+            Some(format!("an error is not located in the file: {text}"))
+        } else {
+            RUST_WORDS.iter().find(|w| text.contains(*w)).map(|word| format!("a message says `{word}`: {text}"))
+        }
+    })
 }
 
-/// [`must_not_panic`] for bytes, read as `provision` reads a file.
-fn must_not_panic_bytes(source: &[u8], what: &str, instance: Option<&str>, failures: &mut Vec<String>) {
-    let result = std::panic::catch_unwind(|| parse_bytes(source, Path::new("stacks/fuzz.yaml"), "fuzz", instance));
-    let source = String::from_utf8_lossy(source);
-    if let Ok(Err(diagnostics)) = &result {
-        // Messages are in the words of the file: no Rust type names.
-        for d in diagnostics {
-            let text = d.to_string();
-            if let Some(word) = RUST_WORDS.iter().find(|w| text.contains(*w)) {
-                failures.push(format!("{what}: a message says `{word}`: {text}\n--- input ---\n{source}\n---"));
-            }
-        }
-    }
-    if let Err(panic) = result {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        failures.push(format!("{what}: {message}\n--- input ---\n{source}\n---"));
-    }
+/// The shipped env files (name, text), which the mutations start from.
+fn stacks() -> &'static [(String, String)] {
+    static STACKS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    STACKS.get_or_init(|| {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty());
+        paths
+            .iter()
+            .map(|path| {
+                (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(path).unwrap())
+            })
+            .collect()
+    })
+}
+
+/// The instance a shipped env file is parsed for: ephemeral envs are deployed as named instances.
+fn instance_for(source: &str) -> Option<&'static str> {
+    source.contains("ephemeral: true").then_some("pr-42")
 }
 
 #[test]
-fn mutated_stacks_never_panic() {
-    let mut stacks: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    stacks.sort();
-    assert!(!stacks.is_empty());
-    // Silence the default hook: expected panics are collected and printed at the end.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+fn every_cut_of_a_stack_is_read_without_panic() {
     let mut failures = Vec::new();
-    let mut cases = 0;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for path in &stacks {
-        let name = path.file_name().unwrap().to_string_lossy();
-        let source = std::fs::read_to_string(path).unwrap();
-        let instance = source.contains("ephemeral: true").then_some("pr-42");
+    for (name, source) in stacks() {
         // Every prefix of the file, at every byte offset that is a char boundary.
         for cut in (0..=source.len()).filter(|i| source.is_char_boundary(*i)) {
-            must_not_panic(&source[..cut], &format!("{name} cut at byte {cut}"), instance, &mut failures);
-            cases += 1;
+            if let Some(problem) = misread(&source.as_bytes()[..cut], instance_for(source)) {
+                failures.push(format!("{name} cut at byte {cut}: {problem}\n--- input ---\n{}\n---", &source[..cut]));
+            }
         }
-        // Random edits: replace, insert or delete 1-3 characters.
-        for round in 0..400 {
+    }
+    assert!(failures.is_empty(), "{} cuts were misread:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+/// An input for the properties below, shown as text when a case fails.
+struct Input {
+    what: String,
+    bytes: Vec<u8>,
+    instance: Option<&'static str>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (instance {:?}):\n--- input ---\n{}\n---",
+            self.what,
+            self.instance,
+            String::from_utf8_lossy(&self.bytes)
+        )
+    }
+}
+
+/// A change to a shipped env file.
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Replace, delete or insert (0, 1, 2) one of the interesting characters, at 1-3 places.
+    Edit(Vec<(Index, char, u8)>),
+    /// Any byte value at 1-4 places (invalid UTF-8, NUL, UTF-16-looking heads).
+    Bytes(Vec<(Index, u8)>),
+    /// A hostile fragment spliced in, `{n}` in it becoming a run of up to 2,000 characters.
+    Splice(Index, &'static str, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        vec((any::<Index>(), select(INTERESTING), 0..3u8), 1..=3).prop_map(Mutation::Edit),
+        vec((any::<Index>(), any::<u8>()), 1..=4).prop_map(Mutation::Bytes),
+        (any::<Index>(), select(HOSTILE), 0..2000usize).prop_map(|(at, fragment, n)| Mutation::Splice(at, fragment, n)),
+    ]
+}
+
+fn mutate(source: &str, mutation: &Mutation) -> Vec<u8> {
+    match mutation {
+        Mutation::Edit(edits) => {
             let mut chars: Vec<char> = source.chars().collect();
-            for _ in 0..=rng.below(3) {
-                let at = rng.below(chars.len() + 1);
-                let c = INTERESTING[rng.below(INTERESTING.len())];
-                match rng.below(3) {
-                    0 if at < chars.len() => chars[at] = c,
+            for (at, c, how) in edits {
+                let at = at.index(chars.len() + 1);
+                match how {
+                    0 if at < chars.len() => chars[at] = *c,
                     1 if at < chars.len() => drop(chars.remove(at)),
-                    _ => chars.insert(at, c),
+                    _ => chars.insert(at, *c),
                 }
             }
-            let mutated: String = chars.into_iter().collect();
-            must_not_panic(&mutated, &format!("{name} edit round {round}"), instance, &mut failures);
-            cases += 1;
+            chars.into_iter().collect::<String>().into_bytes()
         }
-        // Random bytes: any value at 1-4 places (invalid UTF-8, NUL, UTF-16-looking heads).
-        for round in 0..200 {
-            let mut bytes = source.clone().into_bytes();
-            for _ in 0..=rng.below(4) {
-                let at = rng.below(bytes.len());
-                bytes[at] = rng.next_u64() as u8;
+        Mutation::Bytes(changes) => {
+            let mut bytes = source.as_bytes().to_vec();
+            for (at, byte) in changes {
+                let at = at.index(bytes.len());
+                bytes[at] = *byte;
             }
-            must_not_panic_bytes(&bytes, &format!("{name} byte round {round}"), instance, &mut failures);
-            cases += 1;
+            bytes
         }
-        // Hostile fragments spliced in: tags, anchors, documents, duplicate keys, deep or long values.
-        for round in 0..200 {
-            let mut text = source.clone();
-            let fragment = HOSTILE[rng.below(HOSTILE.len())];
-            let at = (0..=text.len()).filter(|i| text.is_char_boundary(*i)).nth(rng.below(text.len() + 1));
-            text.insert_str(at.unwrap_or(text.len()), &fragment.replace("{n}", &"x".repeat(rng.below(2000))));
-            must_not_panic(&text, &format!("{name} splice round {round}"), instance, &mut failures);
-            cases += 1;
+        Mutation::Splice(at, fragment, n) => {
+            let boundaries: Vec<usize> = (0..=source.len()).filter(|i| source.is_char_boundary(*i)).collect();
+            let mut text = source.to_string();
+            text.insert_str(boundaries[at.index(boundaries.len())], &fragment.replace("{n}", &"x".repeat(*n)));
+            text.into_bytes()
         }
     }
-    // Random input: strings of the interesting characters and hostile fragments, and random bytes.
-    for round in 0..3000 {
-        let mut text = String::new();
-        for _ in 0..rng.below(60) {
-            if rng.below(4) == 0 {
-                text.push_str(HOSTILE[rng.below(HOSTILE.len())]);
-            } else {
-                text.push(INTERESTING[rng.below(INTERESTING.len())]);
-            }
+}
+
+fn mutated_stack() -> impl Strategy<Value = Input> {
+    (0..stacks().len(), mutation()).prop_map(|(i, mutation)| {
+        let (name, source) = &stacks()[i];
+        Input {
+            what: format!("{name}, {mutation:?}"),
+            bytes: mutate(source, &mutation),
+            instance: instance_for(source),
         }
-        must_not_panic(&text, &format!("random text round {round}"), None, &mut failures);
-        let bytes: Vec<u8> = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect();
-        must_not_panic_bytes(&bytes, &format!("random bytes round {round}"), None, &mut failures);
-        cases += 2;
+    })
+}
+
+/// Strings of the interesting characters and hostile fragments, or any bytes.
+fn random_input() -> impl Strategy<Value = Input> {
+    let piece =
+        prop_oneof![3 => select(INTERESTING).prop_map(String::from), 1 => select(HOSTILE).prop_map(String::from)];
+    prop_oneof![
+        vec(piece, 0..60).prop_map(|pieces| Input {
+            what: "random text".into(),
+            bytes: pieces.concat().into_bytes(),
+            instance: None
+        }),
+        vec(any::<u8>(), 0..200).prop_map(|bytes| Input { what: "random bytes".into(), bytes, instance: None }),
+    ]
+}
+
+/// A fixed seed and number of cases: the same inputs on every run, in a few seconds; no files of failures written.
+fn fixed() -> ProptestConfig {
+    ProptestConfig {
+        cases: 4096,
+        rng_seed: RngSeed::Fixed(0x9E37_79B9_7F4A_7C15),
+        failure_persistence: None,
+        ..ProptestConfig::default()
     }
-    std::panic::set_hook(hook);
-    assert!(cases > 1000, "only {cases} cases");
-    assert!(failures.is_empty(), "{} of {cases} inputs panicked:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+proptest! {
+    #![proptest_config(fixed())]
+
+    #[test]
+    fn mutated_stacks_are_read_without_panic(input in mutated_stack()) {
+        let problem = misread(&input.bytes, input.instance);
+        prop_assert!(problem.is_none(), "{}: {input:?}", problem.unwrap_or_default());
+    }
+
+    #[test]
+    fn random_input_is_read_without_panic(input in random_input()) {
+        let problem = misread(&input.bytes, input.instance);
+        prop_assert!(problem.is_none(), "{}: {input:?}", problem.unwrap_or_default());
+    }
 }

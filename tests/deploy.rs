@@ -131,12 +131,12 @@ fn protected_env_needs_yes_off_a_terminal() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws());
     // The abandoned create leaves no empty stack behind.
-    let gone = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack_name)).unwrap();
+    let gone = runtime.block_on(provision::stack::describe(&aws.cfn, &stack_name)).unwrap();
     assert!(gone.is_none(), "{gone:?}");
 
     let deployed = provision(&stacks, &["--no-smoke", "--env", "prod", "--yes"]);
     assert_eq!(deployed.code, 0, "{deployed:?}");
-    let stack = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack_name)).unwrap().unwrap();
+    let stack = runtime.block_on(provision::stack::describe(&aws.cfn, &stack_name)).unwrap().unwrap();
     assert!(stack.termination_protection);
     // The emulator cannot read stack policies back (501); tests/deploy_mock.rs covers the policy.
 }
@@ -177,14 +177,14 @@ fn stack_left_in_review_is_recovered() {
                 .send(),
         )
         .unwrap();
-    let stack = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap().unwrap();
+    let stack = runtime.block_on(provision::stack::describe(&aws.cfn, &name)).unwrap().unwrap();
     assert_eq!(stack.status, "REVIEW_IN_PROGRESS");
 
     // While its change set could still be executed by the run that made it, the stack is that run's.
     let busy = provision(&stacks, &["--no-smoke", "--env", "dev"]);
     assert_eq!(busy.code, 1, "{busy:?}");
     assert!(busy.stderr.contains("is being created by another run"), "{}", busy.stderr);
-    let still = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap().unwrap();
+    let still = runtime.block_on(provision::stack::describe(&aws.cfn, &name)).unwrap().unwrap();
     assert_eq!(still.status, "REVIEW_IN_PROGRESS", "another run's stack is left alone");
 
     // A run that died leaves a change set nobody executes; without it (here: deleted) the stack is recovered.
@@ -228,7 +228,7 @@ fn an_endpoint_dying_mid_deploy_gives_a_connection_error_not_a_hang() {
     assert!(actions.iter().any(|a| a == "CreateChangeSet"), "{actions:?}");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws());
-    let created = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack)).unwrap().unwrap();
+    let created = runtime.block_on(provision::stack::describe(&aws.cfn, &stack)).unwrap().unwrap();
     assert!(created.status.starts_with("CREATE_"), "the emulator was executing the change set: {created:?}");
 
     // What the tool reports: the operation it was following with, the endpoint unreachable; in bounded time.
@@ -440,7 +440,7 @@ fn an_existing_bucket_of_the_same_name_is_reported_and_left_as_it_was() {
     assert!(deployed.stderr.contains("nothing was changed"), "{}", deployed.stderr);
 
     runtime.block_on(async {
-        let stack = provision::deploy::describe_stack(&aws.cfn, &format!("{project}-dev")).await.unwrap();
+        let stack = provision::stack::describe(&aws.cfn, &format!("{project}-dev")).await.unwrap();
         assert!(stack.is_none(), "no change set, no stack: {stack:?}");
         let versions = aws.s3.list_object_versions().bucket(&bucket).send().await.unwrap();
         assert_eq!(versions.versions().len(), 2, "both versions kept");

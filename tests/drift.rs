@@ -86,7 +86,7 @@ fn kms_key(runtime: &tokio::runtime::Runtime, aws: &provision::aws::Aws, name: &
     });
     runtime.block_on(aws.cfn.create_stack().stack_name(&stack).template_body(template.to_string()).send()).unwrap();
     for _ in 0..100 {
-        let info = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack)).unwrap().unwrap();
+        let info = runtime.block_on(provision::stack::describe(&aws.cfn, &stack)).unwrap().unwrap();
         if !info.status.ends_with("IN_PROGRESS") {
             assert_eq!(info.status, "CREATE_COMPLETE", "{info:?}");
             let arn = info.outputs.get("Arn").cloned().unwrap_or_default();
@@ -294,7 +294,7 @@ fn deleted_stack_is_an_error_and_several_envs_report_the_worst() {
     let aws = runtime.block_on(aws());
     runtime.block_on(aws.cfn.delete_stack().stack_name(&stack).send()).unwrap();
     for _ in 0..50 {
-        if runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &stack)).unwrap().is_none() {
+        if runtime.block_on(provision::stack::describe(&aws.cfn, &stack)).unwrap().is_none() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));

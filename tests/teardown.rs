@@ -84,7 +84,7 @@ async fn count_versions(s3: &aws_sdk_s3::Client, bucket: &str) -> Option<usize> 
             return Some(total);
         }
         // Only the count matters here; a marker is opaque once sent back (it was encoded by S3, decode it).
-        key = page.next_key_marker().map(provision::teardown::empty::url_decode);
+        key = page.next_key_marker().map(provision::s3key::url_decode);
         version = page.next_version_id_marker().map(str::to_string);
     }
 }
@@ -94,7 +94,7 @@ async fn bucket_exists(s3: &aws_sdk_s3::Client, bucket: &str) -> bool {
 }
 
 async fn stack_status(aws: &provision::aws::Aws, name: &str) -> Option<String> {
-    provision::deploy::describe_stack(&aws.cfn, name).await.unwrap().map(|s| s.status)
+    provision::stack::describe(&aws.cfn, name).await.unwrap().map(|s| s.status)
 }
 
 fn keys(prefix: &str, count: usize) -> Vec<String> {
@@ -591,6 +591,6 @@ fn a_stack_left_in_review_is_listed_and_torn_down() {
     runtime.block_on(aws.cfn.delete_change_set().stack_name(&name).change_set_name("killed").send()).unwrap();
     let torn = provision(&stacks, &["teardown", "--env", "dev", "--instance", "lost", "--yes", "--output", "json"]);
     assert_eq!(torn.code, 0, "{torn:?}");
-    let gone = runtime.block_on(provision::deploy::describe_stack(&aws.cfn, &name)).unwrap();
+    let gone = runtime.block_on(provision::stack::describe(&aws.cfn, &name)).unwrap();
     assert!(gone.as_ref().is_none_or(|s| s.status == "DELETE_COMPLETE"), "{gone:?}");
 }

@@ -1,25 +1,22 @@
 //! `provision --env E` / `provision deploy`: validate, render, check the account, deploy, print the outputs.
 
-use std::time::Duration;
-
 use anyhow::Result;
 
 use crate::aws::Aws;
-use crate::cli::{DeployArgs, Global};
+use crate::cli::DeployArgs;
 use crate::deploy::{self, Options};
 use crate::output::{ExitStatus, Printer, refuse};
+use crate::settings::Settings;
 
-pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Result<ExitStatus> {
-    let (config, rendered) = super::load_rendered(global, &args.target)?;
-    let aws = Aws::connect(&global.aws, &config).await?;
-    let account = super::check_account(&aws, &config).await?;
+pub async fn run(settings: &Settings, args: &DeployArgs, printer: &Printer) -> Result<ExitStatus> {
+    let (config, rendered) = super::load_rendered(settings, &args.env)?;
+    let (aws, account) = settings.connect(&config).await?;
     let options = Options {
         yes: args.yes,
         allow_data_loss: args.allow_data_loss,
         wait_timeout: args.wait_timeout,
-        operation_timeout: Duration::from_secs(3600),
         ttl: args.ttl,
-        interrupt: Default::default(),
+        ..Options::default()
     };
     if let Some(reason) = deploy::preflight::verdict(&aws, &config, &rendered, &account).await? {
         return Err(refuse(reason));
@@ -34,7 +31,7 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
     let smoke = if args.no_smoke {
         None
     } else {
-        Some(super::smoke::verify(&aws, &config, &rendered, &account, (&report.outputs, &report.tags), printer).await?)
+        Some(crate::smoke::verify(&aws, &config, &rendered, &account, (&report.outputs, &report.tags), printer).await?)
     };
     let status = smoke.as_ref().map_or(ExitStatus::Success, |(live, probes)| crate::smoke::exit_status(live, probes));
     if printer.json() {
@@ -69,17 +66,6 @@ pub async fn run(global: &Global, args: &DeployArgs, printer: &Printer) -> Resul
         }
     }
     Ok(status)
-}
-
-/// Refuses to work on an account other than the env file's `account:`.
-pub async fn check_account_matches(actual: &str, config: &crate::config::Config) -> Result<()> {
-    match &config.account {
-        Some(expected) if expected != actual => Err(refuse(format!(
-            "the credentials belong to account {actual}, but env {} is for account {expected}; switch credentials or profile",
-            config.env
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// Puts back live settings that differ from the config (self-healing envs, `--revert-drift`).

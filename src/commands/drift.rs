@@ -1,18 +1,19 @@
 //! `provision drift`: the drift check for CI, for one env or several at once, with optional revert.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::aws::Connections;
-use crate::cli::{DriftArgs, Global, Target};
+use crate::cli::{DriftArgs, EnvArgs};
 use crate::deploy::Options;
 use crate::drift::{self, Report};
 use crate::live::Reverted;
 use crate::output::{ExitStatus, Format, Printer, format_error, refuse, status_of};
+use crate::settings::Settings;
 
 /// The outcome of one env, as printed and as JSON.
 #[derive(Serialize)]
@@ -27,12 +28,12 @@ struct EnvResult {
     elapsed_ms: u128,
 }
 
-pub async fn run(global: &Global, args: &DriftArgs, printer: &Printer) -> Result<ExitStatus> {
-    let envs = if args.envs.is_empty() { crate::config::list_envs(&global.stacks_dir)? } else { args.envs.clone() };
-    anyhow::ensure!(!envs.is_empty(), "no env files in {}", global.stacks_dir.display());
+pub async fn run(settings: &Settings, args: &DriftArgs, printer: &Printer) -> Result<ExitStatus> {
+    let envs = if args.envs.is_empty() { crate::config::list_envs(&settings.stacks_dir)? } else { args.envs.clone() };
+    anyhow::ensure!(!envs.is_empty(), "no env files in {}", settings.stacks_dir.display());
     let started = Instant::now();
     let connections = Connections::default();
-    let results = check_all(&envs, args.concurrency, |env| one(global, args, env, &connections, printer)).await;
+    let results = check_all(&envs, args.concurrency, |env| one(settings, args, env, &connections, printer)).await;
     let worst = results.iter().map(|r| status_from_code(r.exit_code)).fold(ExitStatus::Success, ExitStatus::worst);
     if printer.json() {
         printer.json_doc(&serde_json::json!({
@@ -112,7 +113,13 @@ fn github_escape(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
-async fn one(global: &Global, args: &DriftArgs, env: &str, connections: &Connections, printer: &Printer) -> EnvResult {
+async fn one(
+    settings: &Settings,
+    args: &DriftArgs,
+    env: &str,
+    connections: &Connections,
+    printer: &Printer,
+) -> EnvResult {
     let started = Instant::now();
     let mut result = EnvResult {
         env: env.to_string(),
@@ -124,7 +131,7 @@ async fn one(global: &Global, args: &DriftArgs, env: &str, connections: &Connect
         error: None,
         elapsed_ms: 0,
     };
-    match check_env(global, args, env, connections, printer, &mut result).await {
+    match check_env(settings, args, env, connections, printer, &mut result).await {
         Ok(()) => {}
         Err(e) => {
             result.exit_code = status_of(&e).code();
@@ -136,17 +143,15 @@ async fn one(global: &Global, args: &DriftArgs, env: &str, connections: &Connect
 }
 
 async fn check_env(
-    global: &Global,
+    settings: &Settings,
     args: &DriftArgs,
     env: &str,
     connections: &Connections,
     printer: &Printer,
     result: &mut EnvResult,
 ) -> Result<()> {
-    let target = Target { env: Some(env.to_string()), instance: args.instance.clone() };
-    let (config, rendered) = super::load_rendered(global, &target)?;
-    let (aws, account) = connections.get(&global.aws, &config).await?;
-    super::deploy::check_account_matches(&account, &config).await?;
+    let (config, rendered) = super::load_rendered(settings, &EnvArgs::new(env, args.instance.clone()))?;
+    let (aws, account) = settings.connect_shared(connections, &config).await?;
     let mut report = drift::check(&aws, &config, &rendered, &account).await?;
     if args.revert && !report.in_sync() {
         if config.protected
@@ -156,14 +161,7 @@ async fn check_env(
             return Err(refuse(format!("{env} is protected: pass --yes to revert its drift")));
         }
         if report.pending {
-            let options = Options {
-                yes: true,
-                allow_data_loss: false,
-                wait_timeout: Duration::ZERO,
-                operation_timeout: Duration::from_secs(3600),
-                ttl: None,
-                interrupt: Default::default(),
-            };
+            let options = Options { yes: true, ..Options::default() };
             let templates = crate::deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
             let deployed = crate::deploy::deploy(&aws.cfn, &templates, &config, &rendered, &options, printer).await?;
             result.deployed = Some(deployed.action);
@@ -181,6 +179,8 @@ async fn check_env(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn result(env: &str, exit_code: i32) -> EnvResult {

@@ -1,6 +1,5 @@
 //! `provision list [--env E]`: the stacks this tool manages, found by their tags.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -8,11 +7,12 @@ use futures::StreamExt;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::aws::Aws;
-use crate::cli::{Global, ListArgs, Target};
+use crate::aws::{Aws, ClientSettings};
+use crate::cli::{EnvArgs, ListArgs};
 use crate::config::Config;
 use crate::output::{ExitStatus, Printer};
-use crate::teardown::discover::{self, Managed, ObjectCount};
+use crate::settings::Settings;
+use crate::stack::discover::{self, Managed, ObjectCount};
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -25,24 +25,24 @@ struct Row {
     objects: Option<ObjectCount>,
 }
 
-pub async fn run(global: &Global, args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
+pub async fn run(settings: &Settings, args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
     let configs = match &args.env {
-        Some(env) => vec![super::load_rendered(global, &Target { env: Some(env.clone()), instance: None })?.0],
-        None => region_configs(global)?,
+        Some(env) => vec![super::load_rendered(settings, &EnvArgs::new(env, None))?.0],
+        None => region_configs(settings)?,
     };
     let now = OffsetDateTime::now_utc();
     let mut rows = Vec::new();
     let mut regions = Vec::new();
     for config in &configs {
-        let aws = Aws::connect(&global.aws, config).await?;
+        let aws = Aws::connect(&settings.clients_for(config)).await?;
         regions.push(aws.region.clone());
         // Leftovers in review are found by name: those of the envs of this region that `list` looks at.
         let envs: Vec<(String, String)> = configs
             .iter()
             .filter(|c| c.region == config.region)
             .map(|c| (c.project.clone(), c.env.clone()))
-            .chain(crate::config::list_envs(&global.stacks_dir).unwrap_or_default().into_iter().filter_map(|env| {
-                let c = crate::config::load(&global.stacks_dir, &env, None).ok()?;
+            .chain(crate::config::list_envs(&settings.stacks_dir).unwrap_or_default().into_iter().filter_map(|env| {
+                let c = crate::config::load(&settings.stacks_dir, &env, None).ok()?;
                 (c.region == config.region).then_some((c.project, c.env))
             }))
             .collect();
@@ -88,33 +88,34 @@ pub async fn run(global: &Global, args: &ListArgs, printer: &Printer) -> Result<
     Ok(ExitStatus::Success)
 }
 
-/// One config per distinct region (and endpoint) of the env files, or just `--region`: where managed stacks live.
-fn region_configs(global: &Global) -> Result<Vec<Config>> {
-    let dir = &global.stacks_dir;
-    let mut by_place: BTreeMap<(String, Option<String>), Config> = BTreeMap::new();
+/// One config per distinct way of reaching AWS (region, endpoints, deploy role) of the env files, or just
+/// `--region`: where managed stacks live.
+fn region_configs(settings: &Settings) -> Result<Vec<Config>> {
+    let dir = &settings.stacks_dir;
+    let mut by_clients: Vec<(ClientSettings, Config)> = Vec::new();
     for env in crate::config::list_envs(dir).unwrap_or_default() {
         if let Ok(config) = crate::config::load(dir, &env, None) {
-            let region = global.aws.region.clone().unwrap_or_else(|| config.region.clone());
-            let endpoint = global.aws.endpoint_url.clone().or_else(|| config.endpoint.clone());
-            by_place.entry((region, endpoint)).or_insert(config);
+            let clients = settings.clients_for(&config);
+            if !by_clients.iter().any(|(seen, _)| *seen == clients) {
+                by_clients.push((clients, config));
+            }
         }
     }
-    if by_place.is_empty() {
-        let region = global
-            .aws
-            .region
-            .clone()
+    if by_clients.is_empty() {
+        let region = settings
+            .region()
+            .map(String::from)
             .context(format!("no env file in {} to learn the regions from: pass --env or --region", dir.display()))?;
         let minimal = format!("project: list\nregion: {region}\n");
         let config = crate::config::parse(&minimal, Path::new("(list)"), "list", None)
             .map_err(|_| anyhow::anyhow!("`{region}` is not a region"))?;
         return Ok(vec![config]);
     }
-    Ok(by_place.into_values().collect())
+    Ok(by_clients.into_iter().map(|(_, config)| config).collect())
 }
 
 fn table(rows: &[Row], now: OffsetDateTime) -> Vec<String> {
-    let header = ["ENV", "INSTANCE", "STATUS", "AGE", "EXPIRES", "BUCKET", "OBJECTS"].map(String::from);
+    let header = ["ENV", "INSTANCE", "STATUS", "AGE", "EXPIRES", "BUCKET", "OBJECTS"];
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|row| {
@@ -132,17 +133,5 @@ fn table(rows: &[Row], now: OffsetDateTime) -> Vec<String> {
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    std::iter::once(header)
-        .chain(cells)
-        .map(|row| {
-            let padded: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-            padded.join("  ").trim_end().to_string()
-        })
-        .collect()
+    crate::output::table_lines(header, &[], cells)
 }

@@ -12,30 +12,30 @@ mod validate;
 
 use anyhow::Result;
 
-use crate::aws::Aws;
-use crate::cli::{Cli, Command, Global, Target};
+use crate::cli::{Cli, Command, EnvArgs};
 use crate::config::Config;
 use crate::output::{ExitStatus, Printer, format_error, status_of};
 use crate::render::Rendered;
+use crate::settings::Settings;
 
 /// Runs the command line and returns how the process should exit. Errors are printed here, once.
 pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
     let (command, env) = describe(&cli);
-    let deadline = cli.deadline();
-    let global = &cli.global;
+    let settings = &Settings::resolve(&cli);
+    let deadline = settings.deadline;
     let on_time = |future| block_on(deadline, command, printer, future);
     let result = match cli.command {
-        Some(Command::Validate(args)) => validate::run(global, &args, printer),
-        Some(Command::Render(args)) => render::run(global, &args, printer),
+        Some(Command::Validate(args)) => validate::run(settings, &args, printer),
+        Some(Command::Render(args)) => render::run(settings, &args, printer),
         Some(Command::Schema) => schema::run(printer),
-        Some(Command::Deploy(args)) => on_time(Box::pin(deploy::run(global, &args, printer))),
-        Some(Command::Plan(args)) => on_time(Box::pin(plan::run(global, &args, printer))),
-        Some(Command::Drift(args)) => on_time(Box::pin(drift::run(global, &args, printer))),
-        Some(Command::Teardown(args)) => on_time(Box::pin(teardown::run(global, &args, printer))),
-        Some(Command::List(args)) => on_time(Box::pin(list::run(global, &args, printer))),
-        Some(Command::Smoke(args)) => on_time(Box::pin(smoke::run(global, &args, printer))),
+        Some(Command::Deploy(args)) => on_time(Box::pin(deploy::run(settings, &args, printer))),
+        Some(Command::Plan(args)) => on_time(Box::pin(plan::run(settings, &args, printer))),
+        Some(Command::Drift(args)) => on_time(Box::pin(drift::run(settings, &args, printer))),
+        Some(Command::Teardown(args)) => on_time(Box::pin(teardown::run(settings, &args, printer))),
+        Some(Command::List(args)) => on_time(Box::pin(list::run(settings, &args, printer))),
+        Some(Command::Smoke(args)) => on_time(Box::pin(smoke::run(settings, &args, printer))),
         // `Cli::parse_from_args` refuses a command line without a command or an env (a usage error, exit 64).
-        None => on_time(Box::pin(deploy::run(global, &cli.deploy, printer))),
+        None => on_time(Box::pin(deploy::run(settings, &cli.deploy, printer))),
     };
     match result {
         Ok(status) => status,
@@ -63,13 +63,13 @@ fn describe(cli: &Cli) -> (&'static str, Option<String>) {
         Some(Command::Validate(args)) => args.envs.first().cloned(),
         Some(Command::Render(args)) => Some(args.env.clone()),
         Some(Command::Schema) => None,
-        Some(Command::Deploy(args)) => args.target.env.clone(),
-        Some(Command::Plan(args)) => args.target.env.clone(),
+        Some(Command::Deploy(args)) => args.env.name.clone(),
+        Some(Command::Plan(args)) => args.env.name.clone(),
         Some(Command::Drift(args)) => args.envs.first().cloned(),
-        Some(Command::Teardown(args)) => args.target.env.clone(),
+        Some(Command::Teardown(args)) => args.env.name.clone(),
         Some(Command::List(args)) => args.env.clone(),
-        Some(Command::Smoke(args)) => args.target.env.clone(),
-        None => cli.deploy.target.env.clone(),
+        Some(Command::Smoke(args)) => args.env.name.clone(),
+        None => cli.deploy.env.name.clone(),
     };
     (cli.command_name(), env)
 }
@@ -96,8 +96,8 @@ fn block_on(
 }
 
 /// Loads, renders and least-privilege checks one env: what every AWS command starts from.
-pub(crate) fn load_rendered(global: &Global, target: &Target) -> Result<(Config, Rendered)> {
-    let config = crate::config::load(&global.stacks_dir, target.env()?, target.instance.as_deref())?;
+pub(crate) fn load_rendered(settings: &Settings, env: &EnvArgs) -> Result<(Config, Rendered)> {
+    let config = crate::config::load(&settings.stacks_dir, env.name()?, env.instance.as_deref())?;
     let rendered = crate::render::render(&config)?;
     let violations = crate::privilege::check(&config, &rendered.template_value);
     if !violations.is_empty() {
@@ -105,11 +105,4 @@ pub(crate) fn load_rendered(global: &Global, target: &Target) -> Result<(Config,
         anyhow::bail!("the rendered template of {} breaks least privilege:\n{}", config.env, list.join("\n"));
     }
     Ok((config, rendered))
-}
-
-/// Resolves the account of the credentials and refuses another one than the env file names.
-pub(crate) async fn check_account(aws: &Aws, config: &Config) -> Result<String> {
-    let account = aws.account().await?;
-    deploy::check_account_matches(&account, config).await?;
-    Ok(account)
 }

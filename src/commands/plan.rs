@@ -2,14 +2,13 @@
 
 use anyhow::Result;
 
-use crate::aws::Aws;
-use crate::cli::{Global, PlanArgs};
+use crate::cli::PlanArgs;
 use crate::output::{ExitStatus, Printer};
+use crate::settings::Settings;
 
-pub async fn run(global: &Global, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
-    let (config, rendered) = super::load_rendered(global, &args.target)?;
-    let aws = Aws::connect(&global.aws, &config).await?;
-    let account = super::check_account(&aws, &config).await?;
+pub async fn run(settings: &Settings, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
+    let (config, rendered) = super::load_rendered(settings, &args.env)?;
+    let (aws, account) = settings.connect(&config).await?;
     if let Some(reason) = crate::deploy::preflight::verdict(&aws, &config, &rendered, &account).await? {
         let status = ExitStatus::Refused;
         if printer.json() {

@@ -2,12 +2,13 @@
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Global, RenderArgs};
+use crate::cli::RenderArgs;
 use crate::output::{ExitStatus, Printer};
+use crate::settings::Settings;
 
-pub fn run(global: &Global, args: &RenderArgs, printer: &Printer) -> Result<ExitStatus> {
-    let target = crate::cli::Target { env: Some(args.env.clone()), instance: args.instance.clone() };
-    let (config, rendered) = super::load_rendered(global, &target)?;
+pub fn run(settings: &Settings, args: &RenderArgs, printer: &Printer) -> Result<ExitStatus> {
+    let target = crate::cli::EnvArgs::new(&args.env, args.instance.clone());
+    let (config, rendered) = super::load_rendered(settings, &target)?;
     if let Some(dir) = &args.out {
         let policies = dir.join("policies");
         std::fs::create_dir_all(&policies).with_context(|| format!("cannot create {}", policies.display()))?;

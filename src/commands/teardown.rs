@@ -5,20 +5,20 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::aws::Aws;
-use crate::cli::{Global, Target, TeardownArgs};
+use crate::cli::{EnvArgs, TeardownArgs};
 use crate::config::Config;
 use crate::output::{ExitStatus, Printer, refuse};
-use crate::teardown::discover::{self, Selection};
+use crate::settings::Settings;
+use crate::stack::discover::{self, Selection};
 use crate::teardown::{self, Inspection, Options, Outcome, Plan, Report, empty};
 
-pub async fn run(global: &Global, args: &TeardownArgs, printer: &Printer) -> Result<ExitStatus> {
-    let (config, _) = super::load_rendered(global, &args.target)?;
+pub async fn run(settings: &Settings, args: &TeardownArgs, printer: &Printer) -> Result<ExitStatus> {
+    let (config, _) = super::load_rendered(settings, &args.env)?;
     // Before any AWS call: a protected or long-lived env is never torn down.
     if let Some(reason) = teardown::safety::env_refusal(&config) {
         return Err(refuse(reason));
     }
-    let aws = Aws::connect(&global.aws, &config).await?;
-    let account = super::check_account(&aws, &config).await?;
+    let (aws, account) = settings.connect(&config).await?;
     let options = Options {
         empty: empty::Settings { in_flight: args.in_flight.into(), ..empty::Settings::default() },
         stack_timeout: args.stack_timeout,
@@ -27,7 +27,7 @@ pub async fn run(global: &Global, args: &TeardownArgs, printer: &Printer) -> Res
     let work = async {
         match selection {
             None => one(&aws, &account, config, args, &options, printer).await,
-            Some(selection) => many(global, &aws, &account, &config, selection, args, &options, printer).await,
+            Some(selection) => many(settings, &aws, &account, &config, selection, args, &options, printer).await,
         }
     };
     tokio::select! {
@@ -120,7 +120,7 @@ fn gone(config: &Config, leftover_bucket: Option<String>) -> Report {
 /// Every instance of the env that `selection` takes, `--parallel` at a time; one failure does not stop the others.
 #[allow(clippy::too_many_arguments)]
 async fn many(
-    global: &Global,
+    settings: &Settings,
     aws: &Aws,
     account: &str,
     config: &Config,
@@ -141,8 +141,8 @@ async fn many(
     // Read-only checks of every candidate first, so that the confirmation lists exactly what will go.
     let checks = futures::stream::iter(chosen)
         .map(|found| async move {
-            let target = Target { env: Some(found.env.clone()), instance: found.instance.clone() };
-            let config = match super::load_rendered(global, &target) {
+            let target = EnvArgs::new(&found.env, found.instance.clone());
+            let config = match super::load_rendered(settings, &target) {
                 Ok((config, _)) => config,
                 Err(error) => {
                     return Err((stand_in(found), error.context(format!("cannot load the config of {}", found.stack))));

@@ -3,9 +3,10 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cli::{Global, ValidateArgs};
+use crate::cli::ValidateArgs;
 use crate::config::{self, Diagnostic, LoadError};
 use crate::output::{ExitStatus, Printer};
+use crate::settings::Settings;
 
 #[derive(Serialize)]
 struct EnvReport {
@@ -21,16 +22,16 @@ struct EnvReport {
     missing: bool,
 }
 
-pub fn run(global: &Global, args: &ValidateArgs, printer: &Printer) -> Result<ExitStatus> {
+pub fn run(settings: &Settings, args: &ValidateArgs, printer: &Printer) -> Result<ExitStatus> {
     let envs = if args.envs.is_empty() {
-        let envs = config::list_envs(&global.stacks_dir)
-            .with_context(|| format!("cannot list env files in {}", global.stacks_dir.display()))?;
-        anyhow::ensure!(!envs.is_empty(), "no env files (*.yaml) in {}", global.stacks_dir.display());
+        let envs = config::list_envs(&settings.stacks_dir)
+            .with_context(|| format!("cannot list env files in {}", settings.stacks_dir.display()))?;
+        anyhow::ensure!(!envs.is_empty(), "no env files (*.yaml) in {}", settings.stacks_dir.display());
         envs
     } else {
         args.envs.clone()
     };
-    let reports: Vec<EnvReport> = envs.iter().map(|env| check_env(global, env)).collect();
+    let reports: Vec<EnvReport> = envs.iter().map(|env| check_env(settings, env)).collect();
     let status = if reports.iter().all(|r| r.ok) { ExitStatus::Success } else { ExitStatus::Failure };
     if printer.json() {
         printer.json_doc(&serde_json::json!({ "ok": status == ExitStatus::Success, "envs": reports }));
@@ -63,8 +64,8 @@ pub fn run(global: &Global, args: &ValidateArgs, printer: &Printer) -> Result<Ex
     Ok(status)
 }
 
-fn check_env(global: &Global, env: &str) -> EnvReport {
-    let file = config::env_file(&global.stacks_dir, env).display().to_string();
+fn check_env(settings: &Settings, env: &str) -> EnvReport {
+    let file = config::env_file(&settings.stacks_dir, env).display().to_string();
     let mut report = EnvReport {
         env: env.to_string(),
         file,
@@ -75,7 +76,7 @@ fn check_env(global: &Global, env: &str) -> EnvReport {
         errors: Vec::new(),
         missing: false,
     };
-    let config = match config::load(&global.stacks_dir, env, None) {
+    let config = match config::load(&settings.stacks_dir, env, None) {
         Ok(config) => config,
         Err(LoadError::Invalid(errors)) => {
             report.diagnostics = errors.diagnostics;

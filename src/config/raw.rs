@@ -32,6 +32,12 @@ pub struct RawConfig {
     pub region: String,
     #[serde(default)]
     pub account: Option<String>,
+    /// An IAM role of the env's account (`arn:aws:iam::<account>:role/<name>`) that commands assume first.
+    #[serde(default)]
+    pub deploy_role: Option<String>,
+    /// The external id sent when assuming `deploy_role`, if its trust policy asks for one.
+    #[serde(default)]
+    pub external_id: Option<String>,
     #[serde(default)]
     pub endpoint: Option<String>,
     #[serde(default)]
@@ -59,6 +65,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "project",
     "region",
     "account",
+    "deploy_role",
+    "external_id",
     "endpoint",
     "protected",
     "ephemeral",
@@ -371,6 +379,8 @@ pub fn config_shape() -> Shape {
             required("project", Value(read::<String>)),
             required("region", Value(read::<String>)),
             optional("account", text()),
+            optional("deploy_role", text()),
+            optional("external_id", text()),
             optional("endpoint", text()),
             optional("protected", Value(read::<bool>)),
             optional("ephemeral", Value(read::<bool>)),

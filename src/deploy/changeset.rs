@@ -278,7 +278,7 @@ pub async fn delete(cfn: &Client, stack: &str, id: &str) {
 pub fn data_loss(changes: &[Change]) -> Vec<&Change> {
     changes
         .iter()
-        .filter(|c| c.logical_id == crate::render::BUCKET_ID || c.resource_type == "AWS::S3::Bucket")
+        .filter(|c| c.logical_id == crate::ids::BUCKET_ID || c.resource_type == "AWS::S3::Bucket")
         .filter(|c| c.action == "Remove" || (c.action == "Modify" && c.replaces()))
         .collect()
 }

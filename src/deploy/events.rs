@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use aws_sdk_cloudformation::types::{ResourceStatus, StackStatus};
 
-use super::status::{Health, is_failure};
 use crate::aws::aws_error;
+use crate::stack::status::{Health, is_failure};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StackEvent {

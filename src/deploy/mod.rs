@@ -7,7 +7,6 @@ pub mod changeset;
 pub mod diff;
 pub mod events;
 pub mod preflight;
-pub mod status;
 pub mod template_store;
 
 use std::collections::BTreeMap;
@@ -23,12 +22,14 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::aws_error;
-use crate::config::{Config, TAG_CREATED, TAG_EXPIRES};
+use crate::config::Config;
+use crate::ids::{TAG_CREATED, TAG_EXPIRES};
 use crate::output::{Printer, refuse};
 use crate::render::Rendered;
+use crate::stack::status::{self, Health};
+use crate::stack::{self, StackInfo, deployed_template, parse_template};
 use changeset::{Change, Planned};
 use events::Outcome;
-use status::Health;
 
 /// What the command line decided about this deploy.
 #[derive(Debug, Clone)]
@@ -44,6 +45,23 @@ pub struct Options {
     /// What interrupts a deploy (Ctrl-C): before execution nothing is deployed and this run's change set and empty
     /// stack go; during it, a lifted stack policy is put back first and the update goes on in CloudFormation.
     pub interrupt: Interrupt,
+}
+
+/// How long one stack operation (a change set's creation, its execution, a deletion) may take.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Default for Options {
+    /// Ask before a protected env, wait for nothing already in progress, keep the data bucket, stop on Ctrl-C.
+    fn default() -> Options {
+        Options {
+            yes: false,
+            allow_data_loss: false,
+            wait_timeout: Duration::ZERO,
+            operation_timeout: OPERATION_TIMEOUT,
+            ttl: None,
+            interrupt: Interrupt::default(),
+        }
+    }
 }
 
 /// Where an interruption comes from: Ctrl-C, or a notification (an embedding program, tests).
@@ -66,59 +84,6 @@ impl Interrupt {
             Interrupt::Notified(notify) => notify.notified().await,
         }
     }
-}
-
-/// The deployed stack as the tool needs it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StackInfo {
-    pub id: String,
-    pub name: String,
-    pub status: String,
-    /// `status`, typed: what the tool decides on.
-    #[serde(skip)]
-    pub stack_status: StackStatus,
-    pub health: Health,
-    pub tags: BTreeMap<String, String>,
-    pub outputs: BTreeMap<String, String>,
-    pub parameters: usize,
-    pub termination_protection: bool,
-    pub created: Option<String>,
-}
-
-/// Describes a stack by name; None when it does not exist.
-pub async fn describe_stack(cfn: &Client, name: &str) -> Result<Option<StackInfo>> {
-    let result = cfn.describe_stacks().stack_name(name).send().await;
-    let stacks = match result {
-        Ok(output) => output.stacks.unwrap_or_default(),
-        Err(e) => {
-            let missing = e.as_service_error().is_some_and(|s| {
-                s.code() == Some("ValidationError") && s.message().is_some_and(|m| m.contains("does not exist"))
-            });
-            if missing {
-                return Ok(None);
-            }
-            return Err(aws_error(e, "DescribeStacks")).with_context(|| format!("cannot look up stack {name}"));
-        }
-    };
-    let Some(stack) = stacks.into_iter().next() else { return Ok(None) };
-    let stack_status = stack.stack_status.unwrap_or_else(|| StackStatus::from(""));
-    Ok(Some(StackInfo {
-        id: stack.stack_id.unwrap_or_default(),
-        name: stack.stack_name.unwrap_or_else(|| name.to_string()),
-        health: Health::of(&stack_status),
-        status: stack_status.as_str().to_string(),
-        stack_status,
-        tags: stack.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect(),
-        outputs: stack
-            .outputs
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|o| Some((o.output_key?, o.output_value?)))
-            .collect(),
-        parameters: stack.parameters.map(|p| p.len()).unwrap_or_default(),
-        termination_protection: stack.enable_termination_protection.unwrap_or(false),
-        created: stack.creation_time.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-    }))
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -149,23 +114,6 @@ pub fn desired_tags(
         }
     }
     tags.into_iter().collect()
-}
-
-/// A deployed template body (JSON or YAML) as a value; Null when it is neither (then it differs from any render).
-pub fn parse_template(body: &str) -> Value {
-    serde_yaml::from_str(body).unwrap_or(Value::Null)
-}
-
-/// The deployed template body, as submitted.
-pub async fn deployed_template(cfn: &Client, stack: &str) -> Result<String> {
-    let output = cfn
-        .get_template()
-        .stack_name(stack)
-        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
-        .send()
-        .await
-        .map_err(|e| aws_error(e, "GetTemplate"))?;
-    Ok(output.template_body.unwrap_or_default())
 }
 
 /// Why the data guard refuses a change set, if it does.
@@ -252,7 +200,7 @@ async fn settle_existing(
             told = true;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        match describe_stack(cfn, &name).await? {
+        match stack::describe(cfn, &name).await? {
             Some(s) => stack = s,
             None => return Ok(None),
         }
@@ -396,18 +344,7 @@ pub async fn deploy(
     let started = Instant::now();
     let name = config.stack_name();
     let mut timings = BTreeMap::new();
-    let mut recovered_from = None;
-    let existing = match describe_stack(cfn, &name).await? {
-        Some(stack) => {
-            let (status, health) = (stack.status.clone(), stack.health);
-            let settled = settle_existing(cfn, config, stack, options, printer).await?;
-            if settled.is_none() && health == Health::NeverCreated {
-                recovered_from = Some(status);
-            }
-            settled
-        }
-        None => None,
-    };
+    let (existing, recovered_from) = settled_stack(cfn, config, options, printer).await?;
     let tags = desired_tags(config, existing.as_ref().map(|s| &s.tags), options.ttl, OffsetDateTime::now_utc());
 
     // The deployed template: the fast path compares it, and the preview shows what changes inside each resource.
@@ -416,29 +353,16 @@ pub async fn deploy(
         None => None,
     };
     // Fast path: nothing to change, no change set.
-    if let Some(stack) = &existing {
-        let wanted_tags: BTreeMap<String, String> = tags.iter().cloned().collect();
-        if stack.parameters == 0 && stack.tags == wanted_tags && deployed.as_ref() == Some(&rendered.template_value) {
-            ensure_protection(cfn, stack, rendered, printer).await?;
-            let deployed = (stack.outputs.clone(), stack.tags.clone());
-            return Ok(no_changes(name, recovered_from, deployed, timings, started, printer));
-        }
+    if let Some(stack) = existing.as_ref().filter(|stack| unchanged(stack, &tags, deployed.as_ref(), rendered)) {
+        ensure_protection(cfn, stack, rendered, printer).await?;
+        let deployed = (stack.outputs.clone(), stack.tags.clone());
+        return Ok(no_changes(name, recovered_from, deployed, timings, started, printer));
     }
 
     let create = existing.is_none();
     let template = templates.source(&name, &rendered.template).await?;
     let request = changeset::Request::new(&name, &template, &tags, create);
-    let planned = tokio::select! {
-        planned = changeset::create(cfn, &request, options.operation_timeout) => planned?,
-        () = options.interrupt.wait() => {
-            // Stopped before any change: the empty stack of this run's CREATE change set (found through the
-            // change set's own name, so never another run's stack of the same name) goes.
-            if create {
-                changeset::discard_own_review_stack(cfn, &name, &request.change_set).await;
-            }
-            anyhow::bail!("interrupted before any change: nothing was deployed");
-        }
-    };
+    let planned = create_change_set(cfn, &request, options).await?;
     timings.insert("change_set", started.elapsed().as_millis());
     let (id, review_stack, changes) = match planned {
         Planned::NoChanges => {
@@ -460,71 +384,21 @@ pub async fn deploy(
         printer.log(format!("  {line}"));
     }
 
-    let abandon = |reason: anyhow::Error| async {
+    if let Err(reason) = approve(config, &changes, options, printer).await {
         changeset::delete(cfn, &name, &id).await;
         if let Some(stack) = &review_stack {
             changeset::discard_review_stack(cfn, stack).await;
         }
-        reason
-    };
-    if let Some(reason) = guard(config, &changes, options.allow_data_loss) {
-        return Err(abandon(refuse(reason)).await);
-    }
-    if !options.yes {
-        if printer.interactive {
-            // The prompt blocks on stdin: off the async threads, so that Ctrl-C at the prompt stops at once.
-            let question = format!("apply these changes to {name}?");
-            let Some(confirmed) = printer.confirm_unless(&question, options.interrupt.wait()).await else {
-                return Err(abandon(anyhow::anyhow!("interrupted at the prompt: nothing was deployed")).await);
-            };
-            if !confirmed {
-                return Err(abandon(refuse("not confirmed")).await);
-            }
-        } else if config.protected {
-            return Err(abandon(refuse(format!(
-                "{} is protected and this is not a terminal: pass --yes to deploy without confirmation",
-                config.env
-            )))
-            .await);
-        }
+        return Err(reason);
     }
 
-    // A protected stack's policy denies replacing the bucket; an allowed data-loss deploy lifts it for this update
-    // (ExecuteChangeSet takes no temporary policy) and puts it back however the update ends.
-    let lift_policy = !create && config.protected && options.allow_data_loss && config.allow_data_loss;
-    let lifted = lift_policy && lift_stack_policy(cfn, &name).await?;
     let exec_started = Instant::now();
-    let executed = tokio::select! {
-        result = execute(cfn, &name, &id, changes.len(), options.operation_timeout, printer) => result,
-        () = options.interrupt.wait() => {
-            printer.progress_done();
-            Err(anyhow::anyhow!(
-                "interrupted: the update of stack {name} goes on in CloudFormation (see its events in the console; \
-                 `provision --env {} --wait-timeout 15m` waits for it and then deploys)",
-                config.env
-            ))
-        }
-    };
-    let restored = if lifted {
-        let policy = rendered.stack_policy.as_deref().unwrap_or_default();
-        set_stack_policy_if_changed(cfn, &name, policy).await.with_context(|| {
-            format!(
-                "the stack policy of {name} still allows replacing the bucket: run `provision --env {}` again \
-                 to put the deny policy back",
-                config.env
-            )
-        })
-    } else {
-        Ok(())
-    };
-    let outcome = match (executed, restored) {
-        (Ok(outcome), Ok(())) => outcome,
-        (Ok(_), Err(restore)) => return Err(restore),
-        (Err(e), Ok(())) => return Err(e),
-        (Err(e), Err(restore)) => return Err(anyhow::anyhow!("{e:#}\nand {restore:#}")),
-    };
+    // Only an allowed data-loss update of a protected stack lifts its policy (and puts this one back).
+    let lift = !create && config.protected && options.allow_data_loss && config.allow_data_loss;
+    let policy_to_restore = lift.then(|| rendered.stack_policy.as_deref().unwrap_or_default());
+    let outcome = execute_guarded(cfn, config, &id, changes.len(), policy_to_restore, options, printer).await?;
     timings.insert("execute", exec_started.elapsed().as_millis());
-    let stack = describe_stack(cfn, &name).await?.with_context(|| format!("stack {name} vanished after deploy"))?;
+    let stack = stack::describe(cfn, &name).await?.with_context(|| format!("stack {name} vanished after deploy"))?;
     ensure_protection(cfn, &stack, rendered, printer).await?;
     timings.insert("total", started.elapsed().as_millis());
     Ok(Report {
@@ -537,6 +411,116 @@ pub async fn deploy(
         tags: stack.tags,
         timings_ms: timings,
     })
+}
+
+/// The env's stack once nothing else runs on it (`None`: there is none, or a failed first create was cleared
+/// away, whose status is then the second value).
+async fn settled_stack(
+    cfn: &Client,
+    config: &Config,
+    options: &Options,
+    printer: &Printer,
+) -> Result<(Option<StackInfo>, Option<String>)> {
+    let Some(stack) = stack::describe(cfn, &config.stack_name()).await? else { return Ok((None, None)) };
+    let (status, health) = (stack.status.clone(), stack.health);
+    let settled = settle_existing(cfn, config, stack, options, printer).await?;
+    let recovered_from = (settled.is_none() && health == Health::NeverCreated).then_some(status);
+    Ok((settled, recovered_from))
+}
+
+/// Whether the deployed stack already is what a deploy would make of it: same template, same tags, no parameters.
+fn unchanged(stack: &StackInfo, tags: &[(String, String)], deployed: Option<&Value>, rendered: &Rendered) -> bool {
+    let wanted_tags: BTreeMap<String, String> = tags.iter().cloned().collect();
+    stack.parameters == 0 && stack.tags == wanted_tags && deployed == Some(&rendered.template_value)
+}
+
+/// Creates the change set, or stops on an interruption: then nothing was deployed and the empty stack of this
+/// run's CREATE change set (found through the change set's own name, so never another run's stack of the same
+/// name) goes.
+async fn create_change_set(cfn: &Client, request: &changeset::Request<'_>, options: &Options) -> Result<Planned> {
+    tokio::select! {
+        planned = changeset::create(cfn, request, options.operation_timeout) => planned,
+        () = options.interrupt.wait() => {
+            if request.create {
+                changeset::discard_own_review_stack(cfn, request.stack, &request.change_set).await;
+            }
+            anyhow::bail!("interrupted before any change: nothing was deployed");
+        }
+    }
+}
+
+/// The data guard, then the user's confirmation where one is needed. An error says why the change set is not
+/// executed.
+async fn approve(config: &Config, changes: &[Change], options: &Options, printer: &Printer) -> Result<()> {
+    if let Some(reason) = guard(config, changes, options.allow_data_loss) {
+        return Err(refuse(reason));
+    }
+    if options.yes {
+        return Ok(());
+    }
+    if printer.interactive {
+        // The prompt blocks on stdin: off the async threads, so that Ctrl-C at the prompt stops at once.
+        let question = format!("apply these changes to {}?", config.stack_name());
+        return match printer.confirm_unless(&question, options.interrupt.wait()).await {
+            None => Err(anyhow::anyhow!("interrupted at the prompt: nothing was deployed")),
+            Some(false) => Err(refuse("not confirmed")),
+            Some(true) => Ok(()),
+        };
+    }
+    if config.protected {
+        return Err(refuse(format!(
+            "{} is protected and this is not a terminal: pass --yes to deploy without confirmation",
+            config.env
+        )));
+    }
+    Ok(())
+}
+
+/// Executes the change set and follows it. A protected stack's policy denies replacing the bucket; an allowed
+/// data-loss deploy lifts it for this update (ExecuteChangeSet takes no temporary policy) and puts it back however
+/// the update ends, an interruption included (the update then goes on in CloudFormation).
+async fn execute_guarded(
+    cfn: &Client,
+    config: &Config,
+    id: &str,
+    change_count: usize,
+    policy_to_restore: Option<&str>,
+    options: &Options,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let name = config.stack_name();
+    let lifted = match policy_to_restore {
+        Some(_) => lift_stack_policy(cfn, &name).await?,
+        None => false,
+    };
+    let executed = tokio::select! {
+        result = execute(cfn, &name, id, change_count, options.operation_timeout, printer) => result,
+        () = options.interrupt.wait() => {
+            printer.progress_done();
+            Err(anyhow::anyhow!(
+                "interrupted: the update of stack {name} goes on in CloudFormation (see its events in the console; \
+                 `provision --env {} --wait-timeout 15m` waits for it and then deploys)",
+                config.env
+            ))
+        }
+    };
+    let restored = if let (true, Some(policy)) = (lifted, policy_to_restore) {
+        set_stack_policy_if_changed(cfn, &name, policy).await.with_context(|| {
+            format!(
+                "the stack policy of {name} still allows replacing the bucket: run `provision --env {}` again \
+                 to put the deny policy back",
+                config.env
+            )
+        })
+    } else {
+        Ok(())
+    };
+    match (executed, restored) {
+        (Ok(outcome), Ok(())) => Ok(outcome),
+        (Ok(_), Err(restore)) => Err(restore),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(restore)) => Err(anyhow::anyhow!("{e:#}\nand {restore:#}")),
+    }
 }
 
 /// Lifts a protected stack's deny policy for one update; false where the endpoint has no stack policies.
@@ -641,7 +625,7 @@ pub async fn plan(
     allow_data_loss: bool,
 ) -> Result<PlanReport> {
     let name = config.stack_name();
-    let existing = describe_stack(cfn, &name).await?;
+    let existing = stack::describe(cfn, &name).await?;
     let exists = existing.as_ref().is_some_and(|s| s.health.updatable());
     if let Some(stack) = &existing {
         anyhow::ensure!(

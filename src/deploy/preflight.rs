@@ -182,7 +182,7 @@ pub async fn verdict(
     account: &str,
 ) -> Result<Option<String>> {
     let name = config.stack_name();
-    let stack = super::describe_stack(&aws.cfn, &name).await?;
+    let stack = crate::stack::describe(&aws.cfn, &name).await?;
     let conflicts = check(aws, rendered, account, stack.as_ref().map(|s| s.id.as_str())).await?;
     let list = |items: &[&Conflict]| items.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n");
     let taken: Vec<&Conflict> = conflicts.iter().filter(|c| c.is_taken_elsewhere()).collect();

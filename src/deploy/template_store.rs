@@ -64,26 +64,9 @@ pub fn object_key(stack: &str, template: &str) -> String {
     format!("{stack}/{}.yaml", hex::encode(Sha256::digest(template.as_bytes())))
 }
 
-/// The AWS partition of a region (for ARNs) and its DNS suffix (for URLs), as in the SDK's partition table.
-pub fn partition(region: &str) -> (&'static str, &'static str) {
-    const PARTITIONS: &[(&str, &str, &str)] = &[
-        ("cn-", "aws-cn", "amazonaws.com.cn"),
-        ("us-gov-", "aws-us-gov", "amazonaws.com"),
-        ("us-isob-", "aws-iso-b", "sc2s.sgov.gov"),
-        ("us-isof-", "aws-iso-f", "csp.hci.ic.gov"),
-        ("us-iso-", "aws-iso", "c2s.ic.gov"),
-        ("eu-isoe-", "aws-iso-e", "cloud.adc-e.uk"),
-        ("eusc-", "aws-eusc", "amazonaws.eu"),
-    ];
-    PARTITIONS
-        .iter()
-        .find(|(prefix, _, _)| region.starts_with(prefix))
-        .map_or(("aws", "amazonaws.com"), |&(_, id, suffix)| (id, suffix))
-}
-
 /// The template bucket's policy: deny every request not made over TLS 1.2 or later (as the data bucket's).
 pub fn bucket_policy(bucket: &str, region: &str) -> String {
-    let arn = format!("arn:{}:s3:::{bucket}", partition(region).0);
+    let arn = format!("arn:{}:s3:::{bucket}", crate::names::partition(region).0);
     let resources = serde_json::json!([arn, format!("{arn}/*")]);
     serde_json::json!({
         "Version": "2012-10-17",
@@ -306,7 +289,11 @@ impl TemplateStore {
         s3.put_bucket_tagging()
             .bucket(bucket)
             .expected_bucket_owner(owner)
-            .tagging(Tagging::builder().tag_set(Tag::builder().key("managed-by").value("provision").build()?).build()?)
+            .tagging(
+                Tagging::builder()
+                    .tag_set(Tag::builder().key(crate::ids::TAG_MANAGED_BY).value(crate::ids::MANAGED_BY).build()?)
+                    .build()?,
+            )
             .send()
             .await
             .map_err(|e| self.owned_elsewhere(bucket, e, "PutBucketTagging"))
@@ -401,7 +388,7 @@ mod tests {
         assert_eq!(deny["Action"], "s3:*");
         assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
         assert_eq!(deny["Resource"], serde_json::json!(["arn:aws-cn:s3:::b", "arn:aws-cn:s3:::b/*"]));
-        assert_eq!(partition("eu-west-1"), ("aws", "amazonaws.com"));
+        assert_eq!(crate::names::partition("eu-west-1"), ("aws", "amazonaws.com"));
     }
 
     // ---- Against mock clients: what is sent to S3 and CloudFormation. ----

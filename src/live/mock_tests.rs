@@ -12,7 +12,7 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::json;
 
 use super::*;
-use crate::config::{TAG_CREATED, TAG_EXPIRES};
+use crate::ids::{TAG_CREATED, TAG_EXPIRES};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-west-1";

@@ -2,7 +2,10 @@
 //! property by property, with what the rendered template says. Used by the smoke test (verification), drift
 //! (detection) and drift revert.
 
+mod comparable;
+mod compare;
 pub mod desired;
+pub mod intrinsics;
 #[cfg(test)]
 mod mock_tests;
 pub mod policy;
@@ -18,6 +21,7 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::render::Rendered;
+pub use compare::compare;
 pub use revert::{Reverted, revert};
 
 /// Whether a tag key is AWS's own (`aws:` in any case): CloudFormation adds `aws:cloudformation:*` tags to what it
@@ -84,6 +88,7 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// Whether the live value is the expected one.
     pub fn ok(&self) -> bool {
         self.status == Status::Ok
     }
@@ -131,74 +136,6 @@ pub async fn check(
     let expected = expected(rendered, account, &aws.region, stack_tags);
     let actual = read::read_all_timed(aws, &expected).await?;
     Ok(expected.into_iter().zip(actual).map(|(e, (a, latency_ms))| Finding { latency_ms, ..compare(e, a) }).collect())
-}
-
-/// Compares one property (None: the resource or setting does not exist).
-pub fn compare(expected: Expected, actual: Option<Value>) -> Finding {
-    let (status, detail) = match &actual {
-        None => (Status::Missing, None),
-        Some(a) if *a == expected.value => (Status::Ok, None),
-        Some(a) => (Status::Differs, describe(expected.property, &expected.value, a)),
-    };
-    Finding {
-        resource: expected.resource,
-        property: expected.property,
-        status,
-        expected: expected.value,
-        actual: actual.unwrap_or(Value::Null),
-        detail,
-        latency_ms: 0,
-    }
-}
-
-/// A short description of a difference in a list-like property.
-fn describe(property: &str, expected: &Value, actual: &Value) -> Option<String> {
-    let items = |v: &Value, key: &str| -> Vec<Value> {
-        match key {
-            "" => v.as_array().cloned().unwrap_or_default(),
-            k => v.get(k).and_then(Value::as_array).cloned().unwrap_or_default(),
-        }
-    };
-    let key = match property {
-        "policy" | "trust" | "document" => "Statement",
-        "notifications" => "targets",
-        "lifecycle" | "attached_policies" | "inline_policies" | "public_grants" | "attached_roles"
-        | "attached_users" => "",
-        "tags" => {
-            let (e, a) = (expected.as_object()?, actual.as_object()?);
-            let mut parts = Vec::new();
-            for (k, v) in a {
-                match e.get(k) {
-                    None => parts.push(format!("extra tag {k}={v}")),
-                    Some(ev) if ev != v => parts.push(format!("tag {k}: expected {ev}, actual {v}")),
-                    _ => {}
-                }
-            }
-            parts.extend(e.keys().filter(|k| !a.contains_key(*k)).map(|k| format!("missing tag {k}")));
-            return Some(parts.join("; "));
-        }
-        _ => return None,
-    };
-    let (e, a) = (items(expected, key), items(actual, key));
-    let extra: Vec<String> = a.iter().filter(|x| !e.contains(x)).map(Value::to_string).collect();
-    let missing: Vec<String> = e.iter().filter(|x| !a.contains(x)).map(Value::to_string).collect();
-    let mut parts = Vec::new();
-    if !extra.is_empty() {
-        parts.push(format!("extra: {}", extra.join(", ")));
-    }
-    if !missing.is_empty() {
-        parts.push(format!("missing: {}", missing.join(", ")));
-    }
-    if parts.is_empty() {
-        if expected.get("eventbridge") != actual.get("eventbridge") {
-            return Some(format!(
-                "eventbridge: expected {}, actual {}",
-                expected["eventbridge"], actual["eventbridge"]
-            ));
-        }
-        return None;
-    }
-    Some(parts.join("; "))
 }
 
 #[cfg(test)]

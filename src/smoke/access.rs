@@ -17,7 +17,7 @@ use super::clients::{Session, plain_http_endpoint};
 use super::{AccessRow, Check, Ctx, Method, Observed, Roles, Scope};
 use crate::aws::aws_error;
 use crate::config::{Access, Config, Principal, Verb};
-use crate::render::pascal;
+use crate::ids::pascal;
 
 /// The requests of the access matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,13 +57,13 @@ impl Action {
 
 /// Where one scope's requests go: a directory in the run's namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Place {
+pub(super) struct ProbeDir {
     pub scope: Scope,
     /// Ends in `/`; ListBucket lists it.
     pub dir: String,
 }
 
-impl Place {
+impl ProbeDir {
     /// The key (or listed prefix) an action uses here: PutObject writes a new key, GetObject and DeleteObject use
     /// the seed the deployer wrote first (GetObject of a missing key is denied, not 404, without ListBucket).
     pub fn key(&self, action: Action) -> String {
@@ -80,12 +80,12 @@ impl Place {
 }
 
 /// The places of an entry: inside each of its prefixes, and outside all of them (under the probe prefix).
-pub(super) fn places(layout: &super::keys::Layout, entry: &Access) -> Vec<Place> {
+pub(super) fn probe_dirs(layout: &super::keys::Layout, entry: &Access) -> Vec<ProbeDir> {
     entry
         .prefixes
         .iter()
-        .map(|p| Place { scope: Scope::Inside, dir: layout.inside(p, &entry.name) })
-        .chain(std::iter::once(Place { scope: Scope::Outside, dir: layout.outside(&entry.name) }))
+        .map(|p| ProbeDir { scope: Scope::Inside, dir: layout.inside(p, &entry.name) })
+        .chain(std::iter::once(ProbeDir { scope: Scope::Outside, dir: layout.outside(&entry.name) }))
         .collect()
 }
 
@@ -114,7 +114,7 @@ const ASSUME_HINT: &str = "may the deployer call sts:AssumeRole on it? \
 /// Assumes the role of every assumable entry (at once); by entry name.
 pub(super) async fn assume_roles(ctx: &Ctx<'_>) -> Roles {
     let session_name = format!("provision-smoke-{}", ctx.layout.run_id());
-    let http = plain_http_endpoint(ctx.endpoint.as_deref(), &ctx.region);
+    let http = plain_http_endpoint(ctx.s3_endpoint.as_deref(), &ctx.region);
     let work = ctx.config.access.iter().filter(|e| assumable(ctx.config, e)).map(|entry| {
         let (session_name, http) = (&session_name, &http);
         async move {
@@ -187,7 +187,7 @@ pub(super) async fn least_privilege(ctx: &Ctx<'_>, roles: &Roles) -> (Vec<Check>
 
 async fn entry_check(ctx: &Ctx<'_>, roles: &Roles, entry: &Access) -> (Check, Vec<AccessRow>) {
     let started = Instant::now();
-    let places = places(&ctx.layout, entry);
+    let places = probe_dirs(&ctx.layout, entry);
     let (rows, how) = if assumable(ctx.config, entry) {
         match roles.get(&entry.name) {
             Some(Ok(session)) if ctx.tls() => (requests(ctx, entry, session, &places).await, "as its role".to_string()),
@@ -196,7 +196,7 @@ async fn entry_check(ctx: &Ctx<'_>, roles: &Roles, entry: &Access) -> (Check, Ve
                     "the endpoint {} is plain HTTP, and the bucket policy denies every request over plain HTTP to \
                      a role: use the endpoint's HTTPS form (for the emulator: https://… with \
                      --ca-bundle \"$(scripts/local-aws ca-bundle)\")",
-                    ctx.endpoint.as_deref().unwrap_or_default()
+                    ctx.s3_endpoint.as_deref().unwrap_or_default()
                 );
                 (not_checked(entry, &places, &reason), String::new())
             }
@@ -253,7 +253,7 @@ pub(super) fn summarize(entry: &Access, rows: &[AccessRow], how: &str) -> Check 
     }
 }
 
-fn row(entry: &Access, action: Action, place: &Place, observed: String, ok: bool, method: Method) -> AccessRow {
+fn row(entry: &Access, action: Action, place: &ProbeDir, observed: String, ok: bool, method: Method) -> AccessRow {
     let key = place.key(action);
     AccessRow {
         entry: entry.name.clone(),
@@ -268,7 +268,7 @@ fn row(entry: &Access, action: Action, place: &Place, observed: String, ok: bool
     }
 }
 
-fn not_checked(entry: &Access, places: &[Place], reason: &str) -> Vec<AccessRow> {
+fn not_checked(entry: &Access, places: &[ProbeDir], reason: &str) -> Vec<AccessRow> {
     places
         .iter()
         .flat_map(|place| {
@@ -277,7 +277,7 @@ fn not_checked(entry: &Access, places: &[Place], reason: &str) -> Vec<AccessRow>
         .collect()
 }
 
-fn unassumed(entry: &Access, places: &[Place]) -> Vec<AccessRow> {
+fn unassumed(entry: &Access, places: &[ProbeDir]) -> Vec<AccessRow> {
     let observed = "error: the role could not be assumed";
     places
         .iter()
@@ -287,7 +287,7 @@ fn unassumed(entry: &Access, places: &[Place]) -> Vec<AccessRow> {
 
 /// Real requests as the entry's role, every place at once. In a place, the deployer writes a seed that the role
 /// then reads and deletes (in that order); its write and its listing go alongside.
-async fn requests(ctx: &Ctx<'_>, entry: &Access, session: &Session, places: &[Place]) -> Vec<AccessRow> {
+async fn requests(ctx: &Ctx<'_>, entry: &Access, session: &Session, places: &[ProbeDir]) -> Vec<AccessRow> {
     let deadline = Instant::now() + ctx.options.iam_propagation;
     let work = places.iter().map(|place| async move {
         let seeded = async {
@@ -321,7 +321,7 @@ async fn request(
     ctx: &Ctx<'_>,
     entry: &Access,
     session: &Session,
-    place: &Place,
+    place: &ProbeDir,
     action: Action,
     deadline: Instant,
 ) -> AccessRow {
@@ -338,7 +338,7 @@ async fn request(
     if !ok && want && action == Action::List && observed == Observed::Deny && ctx.custom_endpoint() {
         (ok, note) = emulator_list_gap(ctx, &session.role_arn, &key).await;
     }
-    let mut r = row(entry, action, place, observed.text(), ok, Method::Request);
+    let mut r = row(entry, action, place, observed.label(), ok, Method::Request);
     r.note = note;
     r
 }
@@ -474,7 +474,12 @@ async fn bucket_policy(ctx: &Ctx<'_>) -> Result<Option<String>, String> {
 /// IAM users only: for a role, IAM requires a CallerArn naming an IAM user along with a resource policy. Our bucket
 /// policy only denies requests without TLS (or with old TLS), which the simulated requests are not, so leaving it
 /// out does not change a role's answers.
-pub(super) async fn simulate_entry(ctx: &Ctx<'_>, entry: &Access, principal: &str, places: &[Place]) -> Vec<AccessRow> {
+pub(super) async fn simulate_entry(
+    ctx: &Ctx<'_>,
+    entry: &Access,
+    principal: &str,
+    places: &[ProbeDir],
+) -> Vec<AccessRow> {
     let resource_policy = if matches!(entry.principal, Principal::User { .. }) {
         match bucket_policy(ctx).await {
             Ok(policy) => policy,
@@ -528,13 +533,13 @@ pub(super) async fn simulate_entry(ctx: &Ctx<'_>, entry: &Access, principal: &st
                 .cloned()
                 .unwrap_or_else(|| Observed::Error("the simulator gave no decision".to_string()));
             let ok = observed == if expected(entry, action, &key) { Observed::Allow } else { Observed::Deny };
-            rows.push(row(entry, action, place, observed.text(), ok, Method::Simulated));
+            rows.push(row(entry, action, place, observed.label(), ok, Method::Simulated));
         }
     }
     rows
 }
 
-fn failed(entry: &Access, places: &[Place], error: &str) -> Vec<AccessRow> {
+fn failed(entry: &Access, places: &[ProbeDir], error: &str) -> Vec<AccessRow> {
     places
         .iter()
         .flat_map(|place| {
@@ -562,13 +567,13 @@ mod tests {
     #[test]
     fn places_inside_each_prefix_and_outside() {
         let layout = Layout::new("_probe/", "R1");
-        let places = places(&layout, &entry(&[Verb::Write], &["calls/", "archive/"]));
+        let places = probe_dirs(&layout, &entry(&[Verb::Write], &["calls/", "archive/"]));
         assert_eq!(
             places,
             [
-                Place { scope: Scope::Inside, dir: "calls/_probe/R1/writer/".to_string() },
-                Place { scope: Scope::Inside, dir: "archive/_probe/R1/writer/".to_string() },
-                Place { scope: Scope::Outside, dir: "_probe/R1/access/writer/".to_string() },
+                ProbeDir { scope: Scope::Inside, dir: "calls/_probe/R1/writer/".to_string() },
+                ProbeDir { scope: Scope::Inside, dir: "archive/_probe/R1/writer/".to_string() },
+                ProbeDir { scope: Scope::Outside, dir: "_probe/R1/access/writer/".to_string() },
             ]
         );
         assert_eq!(places[0].key(Action::Put), "calls/_probe/R1/writer/put.json");
@@ -592,7 +597,7 @@ mod tests {
     #[test]
     fn summary_names_each_unexpected_request() {
         let writer = entry(&[Verb::Write], &["calls/"]);
-        let place = Place { scope: Scope::Inside, dir: "calls/_probe/R1/writer/".to_string() };
+        let place = ProbeDir { scope: Scope::Inside, dir: "calls/_probe/R1/writer/".to_string() };
         let rows = vec![
             row(&writer, Action::Put, &place, "deny".to_string(), false, Method::Request),
             row(&writer, Action::Get, &place, "deny".to_string(), true, Method::Request),

@@ -73,7 +73,7 @@ fn aws(s3: aws_sdk_s3::Client, iam: aws_sdk_iam::Client) -> Aws {
         iam,
         sdk,
         region: "us-west-1".to_string(),
-        endpoint: None,
+        endpoints: Default::default(),
     }
 }
 
@@ -149,7 +149,7 @@ fn ctx<'a>(
         bucket: BUCKET.to_string(),
         partition: "aws".to_string(),
         layout: Layout::new(&config.smoke.probe_prefix, &options.run_id),
-        endpoint: None,
+        s3_endpoint: None,
         region: "us-west-1".to_string(),
     }
 }

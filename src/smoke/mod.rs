@@ -32,7 +32,9 @@ use serde::Serialize;
 
 use crate::aws::{Aws, aws_error};
 use crate::config::Config;
+use crate::live::Finding;
 use crate::output::{ExitStatus, Printer};
+use crate::render::Rendered;
 use clients::Clients;
 use keys::Layout;
 
@@ -56,7 +58,11 @@ impl ProbeOptions {
     pub fn new(aws: &Aws) -> ProbeOptions {
         ProbeOptions {
             run_id: keys::new_run_id(),
-            iam_propagation: if aws.endpoint.is_some() { Duration::ZERO } else { Duration::from_secs(20) },
+            iam_propagation: if aws.endpoints.of(crate::aws::Service::Iam).is_some() {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(20)
+            },
             handle_ctrl_c: true,
         }
     }
@@ -217,8 +223,8 @@ struct Ctx<'a> {
     /// `aws`, `aws-cn` or `aws-us-gov`, from the bucket's ARN.
     partition: String,
     layout: Layout,
-    /// The configured endpoint; None on AWS.
-    endpoint: Option<String>,
+    /// S3's custom endpoint; None on AWS.
+    s3_endpoint: Option<String>,
     region: String,
 }
 
@@ -229,12 +235,12 @@ impl Ctx<'_> {
 
     /// Whether the bucket is reached through a custom endpoint (an emulator) rather than AWS.
     fn custom_endpoint(&self) -> bool {
-        self.endpoint.is_some()
+        self.s3_endpoint.is_some()
     }
 
     /// Whether requests reach the bucket over TLS (AWS, or an https:// endpoint).
     fn tls(&self) -> bool {
-        self.endpoint.as_deref().is_none_or(|e| e.starts_with("https://"))
+        self.s3_endpoint.as_deref().is_none_or(|e| e.starts_with("https://"))
     }
 }
 
@@ -278,7 +284,7 @@ pub async fn run_probes(
         bucket,
         partition,
         layout: Layout::new(&config.smoke.probe_prefix, &options.run_id),
-        endpoint: aws.endpoint.clone(),
+        s3_endpoint: aws.s3_endpoint().map(String::from),
         region: aws.region.clone(),
     };
     let mut state = State::default();
@@ -439,7 +445,7 @@ impl Observed {
         }
     }
 
-    fn text(&self) -> String {
+    fn label(&self) -> String {
         match self {
             Observed::Allow => "allow".to_string(),
             Observed::Deny => "deny".to_string(),
@@ -459,4 +465,38 @@ fn denied<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The live configuration as checks (one per property), then the probes. Takes the deployed stack's outputs and
+/// tags.
+pub async fn verify(
+    aws: &Aws,
+    config: &Config,
+    rendered: &Rendered,
+    account: &str,
+    (outputs, stack_tags): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+    printer: &Printer,
+) -> Result<(Vec<Check>, ProbeReport)> {
+    let findings = crate::live::check(aws, rendered, account, stack_tags).await?;
+    let live = findings.iter().map(live_check).collect();
+    let report = run_probes(aws, config, outputs, printer, &ProbeOptions::new(aws)).await?;
+    Ok((live, report))
+}
+
+/// A compared property as a smoke check: `ok`, or what differs with both values.
+fn live_check(finding: &Finding) -> Check {
+    let observed = match (&finding.detail, finding.ok()) {
+        (_, true) => "as configured".to_string(),
+        (Some(detail), false) => detail.clone(),
+        (None, false) if finding.actual.is_null() => "missing".to_string(),
+        (None, false) => finding.actual.to_string(),
+    };
+    let mut check = Check::new(
+        format!("live {} {}", finding.resource, finding.property),
+        finding.ok(),
+        finding.expected.to_string(),
+        observed,
+    );
+    check.latency_ms = finding.latency_ms;
+    check
 }

@@ -13,7 +13,7 @@ use super::keys::Layout;
 use super::{Check, Ctx};
 use crate::aws::aws_error;
 use crate::config::{EventKind, Notification, Target};
-use crate::render::pascal;
+use crate::ids::pascal;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// How long a message received by the probe stays hidden from other consumers: short, so that real messages the
@@ -83,7 +83,7 @@ pub(super) fn records(body: &str) -> Vec<Record> {
             Some(Record {
                 bucket: s3.get("bucket")?.get("name")?.as_str()?.to_string(),
                 // Keys in S3 events are URL-encoded (spaces as `+`).
-                key: crate::teardown::empty::url_decode(s3.get("object")?.get("key")?.as_str()?),
+                key: crate::s3key::url_decode(s3.get("object")?.get("key")?.as_str()?),
                 event: r.get("eventName")?.as_str()?.to_string(),
             })
         })

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{AccessRow, Check, Method, ProbeReport};
 use crate::config::Config;
-use crate::output::Printer;
+use crate::output::{Printer, table_lines};
 
 fn result(check: &Check) -> &'static str {
     match (check.ok, check.skipped) {
@@ -60,37 +60,37 @@ pub fn matrix(rows: &[AccessRow]) -> Vec<String> {
     if rows.is_empty() {
         return Vec::new();
     }
-    let entry_width = rows.iter().map(|r| r.entry.len()).max().unwrap_or(0).max("ENTRY".len());
-    let mut lines = vec![format!(
-        "{:<entry_width$}  {:<12}  {:<7}  {:<8}  {:<11}  {:<6}  {:<9}  KEY",
-        "ENTRY", "ACTION", "SCOPE", "EXPECTED", "OBSERVED", "RESULT", "METHOD"
-    )];
-    for r in rows {
-        // An error's text follows the key; why a row was not checked is said once, in its entry's check.
-        let (observed, detail) = match r.observed.split_once(": ") {
-            Some(("error", rest)) => ("error".to_string(), format!(" ({rest})")),
-            Some(("not checked", _)) => ("not checked".to_string(), String::new()),
-            _ => (r.observed.clone(), String::new()),
-        };
-        let method = match r.method {
-            Method::Request => "request",
-            Method::Simulated => "simulated",
-            Method::NotChecked => "-",
-        };
-        let note = r.note.as_ref().map(|n| format!(" [{n}]")).unwrap_or_default();
-        lines.push(format!(
-            "{:<entry_width$}  {:<12}  {:<7}  {:<8}  {:<11}  {:<6}  {:<9}  {}{detail}{note}",
-            r.entry,
-            r.action,
-            r.scope.name(),
-            r.expected,
-            observed,
-            row_result(r),
-            method,
-            r.key
-        ));
-    }
-    lines
+    let header = ["ENTRY", "ACTION", "SCOPE", "EXPECTED", "OBSERVED", "RESULT", "METHOD", "KEY"];
+    // Fixed least widths: the columns line up with those of other runs, whatever the rows hold.
+    let min_widths = [0, 12, 7, 8, 11, 6, 9];
+    let cells = rows
+        .iter()
+        .map(|r| {
+            // An error's text follows the key; why a row was not checked is said once, in its entry's check.
+            let (observed, detail) = match r.observed.split_once(": ") {
+                Some(("error", rest)) => ("error".to_string(), format!(" ({rest})")),
+                Some(("not checked", _)) => ("not checked".to_string(), String::new()),
+                _ => (r.observed.clone(), String::new()),
+            };
+            let method = match r.method {
+                Method::Request => "request",
+                Method::Simulated => "simulated",
+                Method::NotChecked => "-",
+            };
+            let note = r.note.as_ref().map(|n| format!(" [{n}]")).unwrap_or_default();
+            [
+                r.entry.clone(),
+                r.action.clone(),
+                r.scope.name().to_string(),
+                r.expected.clone(),
+                observed,
+                row_result(r).to_string(),
+                method.to_string(),
+                format!("{}{detail}{note}", r.key),
+            ]
+        })
+        .collect();
+    table_lines(header, &min_widths, cells)
 }
 
 /// What failed, one line each, for stderr: the check's name and what was expected.

@@ -26,7 +26,7 @@ const PREFERENCE: [Action; 4] = [Action::Get, Action::Delete, Action::Put, Actio
 
 pub(super) async fn transport(ctx: &Ctx<'_>, roles: &Roles) -> Check {
     let started = Instant::now();
-    let http = plain_http_endpoint(ctx.endpoint.as_deref(), &ctx.region);
+    let http = plain_http_endpoint(ctx.s3_endpoint.as_deref(), &ctx.region);
     // The role whose request is the most preferred.
     let role = ctx
         .config
@@ -115,7 +115,7 @@ pub(super) fn judge(control: Option<&Observed>, plain: &Observed, http: &str) ->
             Verdict::Fail,
             format!(
                 "{over_http}, but the control request over HTTPS failed too ({}), so this proves nothing",
-                other.text()
+                other.label()
             ),
         ),
     }

@@ -6,7 +6,6 @@
 //! interrupted (Ctrl-C, a crash, a DELETE_FAILED stack) finishes the job. Like deploy, everything takes the clients
 //! it is given, so mock clients reach the failures no emulator produces.
 
-pub mod discover;
 pub mod empty;
 pub mod freeze;
 #[cfg(test)]
@@ -21,11 +20,11 @@ use aws_sdk_cloudformation::types::StackStatus;
 use aws_sdk_s3::Client as S3;
 use serde::Serialize;
 
-use crate::aws::aws_error;
 use crate::config::Config;
-use crate::deploy::status::Health;
-use crate::deploy::{self, StackInfo};
+use crate::deploy;
 use crate::output::{ExitStatus, Printer, format_error, refuse, status_of};
+use crate::stack::status::Health;
+use crate::stack::{self, Resource, StackInfo};
 use empty::{Emptied, ObjectLock, Stats};
 use freeze::Freeze;
 
@@ -41,50 +40,6 @@ impl Default for Options {
     fn default() -> Self {
         Options { empty: empty::Settings::default(), stack_timeout: Duration::from_secs(1800) }
     }
-}
-
-/// A resource of the stack, as ListStackResources reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Resource {
-    pub logical_id: String,
-    pub resource_type: String,
-    pub physical_id: Option<String>,
-    pub status: String,
-    pub reason: Option<String>,
-}
-
-impl std::fmt::Display for Resource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "- {} ({}): {}", self.logical_id, self.resource_type, self.status)?;
-        if let Some(reason) = self.reason.as_deref().filter(|r| !r.is_empty()) {
-            write!(f, " ({reason})")?;
-        }
-        Ok(())
-    }
-}
-
-/// Every resource of a stack (all pages).
-pub async fn stack_resources(cfn: &Cfn, stack: &str) -> Result<Vec<Resource>> {
-    let summaries: Vec<_> = cfn
-        .list_stack_resources()
-        .stack_name(stack)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<_, _>>()
-        .await
-        .map_err(|e| aws_error(e, "ListStackResources"))
-        .with_context(|| format!("cannot list the resources of stack {stack}"))?;
-    Ok(summaries
-        .into_iter()
-        .map(|r| Resource {
-            logical_id: r.logical_resource_id.unwrap_or_default(),
-            resource_type: r.resource_type.unwrap_or_default(),
-            physical_id: r.physical_resource_id.filter(|p| !p.is_empty()),
-            status: r.resource_status.map(|s| s.as_str().to_string()).unwrap_or_default(),
-            reason: r.resource_status_reason,
-        })
-        .collect())
 }
 
 /// What [`inspect`] found.
@@ -113,7 +68,7 @@ pub async fn inspect(cfn: &Cfn, s3: &S3, config: &Config, account: &str) -> Resu
         return Err(refuse(reason));
     }
     let name = config.stack_name();
-    let stack = match deploy::describe_stack(cfn, &name).await? {
+    let stack = match stack::describe(cfn, &name).await? {
         Some(stack) if stack.health != Health::Deleted => stack,
         _ => {
             let bucket = config.bucket_name(account);
@@ -133,13 +88,13 @@ pub async fn inspect(cfn: &Cfn, s3: &S3, config: &Config, account: &str) -> Resu
             stack.status
         );
     }
-    let template = deploy::deployed_template(cfn, &stack.id)
+    let template = stack::deployed_template(cfn, &stack.id)
         .await
         .with_context(|| format!("cannot read the deployed template of stack {name}"))?;
     if let Some(reason) = safety::template_refusal(&name, &template) {
         return Err(refuse(reason));
     }
-    let resources = stack_resources(cfn, &stack.id).await?;
+    let resources = stack::resources(cfn, &stack.id).await?;
     let mut buckets: Vec<String> = resources
         .iter()
         .filter(|r| r.resource_type == "AWS::S3::Bucket" && r.status != "DELETE_COMPLETE")
@@ -176,12 +131,12 @@ pub async fn inspect(cfn: &Cfn, s3: &S3, config: &Config, account: &str) -> Resu
 /// it.
 async fn review_leftover(cfn: &Cfn, config: &Config, stack: StackInfo) -> Result<Inspection> {
     let name = &stack.name;
-    if stack.tags.contains_key(crate::config::TAG_MANAGED_BY)
+    if stack.tags.contains_key(crate::ids::TAG_MANAGED_BY)
         && let Some(reason) = safety::stack_refusal(config, &stack)
     {
         return Err(refuse(reason));
     }
-    if !stack_resources(cfn, &stack.id).await?.is_empty() {
+    if !stack::resources(cfn, &stack.id).await?.is_empty() {
         return Err(refuse(format!("stack {name} is in review but has resources; look at it in the console")));
     }
     if let Some((change_set, age)) =
@@ -356,7 +311,7 @@ pub async fn execute(
     }
     if let Err(error) = result {
         report = report.stopped(&error);
-        if let Ok(resources) = stack_resources(cfn, &plan.stack.id).await {
+        if let Ok(resources) = stack::resources(cfn, &plan.stack.id).await {
             report.failed_resources = resources.into_iter().filter(|r| r.status.ends_with("_FAILED")).collect();
         }
     }
@@ -369,9 +324,9 @@ pub async fn execute(
 /// by now and a new freeze stays until the bucket goes. The plan for that pass, when the stack failed on buckets
 /// this teardown emptied.
 async fn second_pass(cfn: &Cfn, plan: &Plan) -> Option<Plan> {
-    let stack = deploy::describe_stack(cfn, &plan.stack.id).await.ok()??;
+    let stack = stack::describe(cfn, &plan.stack.id).await.ok()??;
     let failed: Vec<Resource> =
-        stack_resources(cfn, &stack.id).await.ok()?.into_iter().filter(|r| r.status == "DELETE_FAILED").collect();
+        stack::resources(cfn, &stack.id).await.ok()?.into_iter().filter(|r| r.status == "DELETE_FAILED").collect();
     let buckets: Vec<String> = failed
         .iter()
         .filter(|r| r.resource_type == "AWS::S3::Bucket")
@@ -470,7 +425,7 @@ async fn execute_steps(
     // Another teardown of the same stack may have got here first: its deletion is under way (or done), and
     // following it from here too would only report its events twice.
     if plan.stack.health != Health::InProgress
-        && let Some(now) = deploy::describe_stack(cfn, &plan.stack.id).await?
+        && let Some(now) = stack::describe(cfn, &plan.stack.id).await?
         && matches!(now.stack_status, StackStatus::DeleteInProgress | StackStatus::DeleteComplete)
     {
         printer.log(format!("stack {name} is already being deleted by another run ({})", now.status));
@@ -487,7 +442,7 @@ async fn execute_steps(
             Ok(())
         }
         Err(e) => {
-            report.stack_status = deploy::describe_stack(cfn, &plan.stack.id).await.ok().flatten().map(|s| s.status);
+            report.stack_status = stack::describe(cfn, &plan.stack.id).await.ok().flatten().map(|s| s.status);
             Err(anyhow::anyhow!(
                 "{e:#}\nfix the cause, then run teardown again: it finishes the deletion of stack {name}"
             ))

@@ -3,11 +3,9 @@
 
 use serde_json::Value;
 
-use crate::config::{Config, TAG_ENV, TAG_INSTANCE, TAG_MANAGED_BY, TAG_PROJECT};
-use crate::deploy::StackInfo;
-
-/// The value of the `managed-by` tag on every stack this tool deploys.
-pub const MANAGED_BY: &str = "provision";
+use crate::config::Config;
+use crate::ids::{MANAGED_BY, TAG_ENV, TAG_INSTANCE, TAG_MANAGED_BY, TAG_PROJECT};
+use crate::stack::StackInfo;
 
 /// Refuses protected and non-ephemeral envs: only test instances are ever torn down.
 pub fn env_refusal(config: &Config) -> Option<String> {
@@ -92,7 +90,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::deploy::status::Health;
+    use crate::stack::status::Health;
 
     fn config(env: &str, instance: Option<&str>) -> Config {
         crate::config::load(Path::new("stacks"), env, instance).unwrap()

@@ -9,9 +9,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::safety::MANAGED_BY;
 use crate::aws::aws_error;
-use crate::config::{TAG_CREATED, TAG_ENV, TAG_EXPIRES, TAG_INSTANCE, TAG_MANAGED_BY, TAG_PROJECT};
+use crate::ids::MANAGED_BY;
+use crate::ids::{TAG_CREATED, TAG_ENV, TAG_EXPIRES, TAG_INSTANCE, TAG_MANAGED_BY, TAG_PROJECT};
 
 /// A stack tagged `managed-by=provision`.
 #[derive(Debug, Clone, Serialize)]

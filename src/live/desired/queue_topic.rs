@@ -1,0 +1,30 @@
+//! A queue's and a topic's expected settings: the policy resources that list them, and a queue's encryption.
+
+use serde_json::{Value, json};
+
+use super::{Template, at, expected_of, policy_covering};
+use crate::live::{Expected, Resource, comparable};
+
+/// A queue's policy (the queue policy resource that lists it, by `Ref` or by name) and its encryption.
+pub(super) fn queue(template: &Template, id: &str, props: &Value) -> Vec<Expected> {
+    let name = template.names.refs.get(id);
+    let policy = policy_covering(template, "AWS::SQS::QueuePolicy", |p| {
+        at(p, "/Queues")
+            .as_array()
+            .is_some_and(|q| q.iter().any(|v| v == &json!({ "Ref": id }) || v.as_str() == name.map(String::as_str)))
+    });
+    let sse = at(props, "/SqsManagedSseEnabled").as_bool().unwrap_or(false);
+    expected_of(
+        Resource::Queue(name.cloned().unwrap_or_default()),
+        vec![("policy", policy), ("encryption", comparable::queue_encryption(sse))],
+    )
+}
+
+/// A topic's policy: the topic policy resource that lists its ARN.
+pub(super) fn topic(template: &Template, id: &str) -> Vec<Expected> {
+    let arn = template.names.arns.get(id).cloned().unwrap_or_default();
+    let policy = policy_covering(template, "AWS::SNS::TopicPolicy", |p| {
+        at(p, "/Topics").as_array().is_some_and(|t| t.iter().any(|v| v.as_str() == Some(arn.as_str())))
+    });
+    expected_of(Resource::Topic(arn), vec![("policy", policy)])
+}
