@@ -202,6 +202,10 @@ pub enum RawTarget {
     Topic,
     Eventbridge,
     LambdaArn(String),
+    /// An existing queue, by ARN: its owner keeps its policy (which must let this bucket send to it).
+    QueueArn(String),
+    /// An existing topic, by ARN: its owner keeps its policy (which must let this bucket publish to it).
+    TopicArn(String),
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -348,7 +348,7 @@ fn plain_types(message: &str) -> String {
     let mut out = message
         .replace("expected u32", "expected a whole number (0 or more)")
         .replace("expected enum RawPrincipal", "expected one of: service, role_arn, user (as `{ service: ... }`)")
-        .replace("expected enum RawTarget", "expected one of: queue, topic, eventbridge, or `{ lambda_arn: ... }`")
+        .replace("expected enum RawTarget", "expected one of: queue, topic, eventbridge, or `{ lambda_arn: ... }`, `{ queue_arn: ... }`, `{ topic_arn: ... }`")
         .replace("expected enum RawEncryption", "expected one of: sse-s3, or `{ kms_key_arn: ... }`")
         .replace("expected map with a single key", "expected a map with exactly one key")
         .replace("invalid type: unit value", "invalid type: empty value");
@@ -370,7 +370,10 @@ fn hint_for(key: &str, message: &str) -> Option<String> {
             "`principal: { service: lambda.amazonaws.com }`, \
              `{ role_arn: \"arn:aws:iam::<account>:role/<name>\" }` or `{ user: <name> }`",
         ),
-        "target" => Some("`target: queue`, `topic`, `eventbridge`, or `{ lambda_arn: \"arn:aws:lambda:...\" }`"),
+        "target" => Some(
+            "`target: queue`, `topic`, `eventbridge`, or an existing target by ARN: `{ queue_arn: \"arn:aws:sqs:...\" }`, \
+             `{ topic_arn: \"arn:aws:sns:...\" }`, `{ lambda_arn: \"arn:aws:lambda:...\" }`",
+        ),
         _ => None,
     };
     if let Some(forms) = forms

@@ -221,6 +221,26 @@ mod tests {
         assert!(kms.is_empty());
     }
 
+    /// A notification to an existing queue or topic names it by ARN and leaves its policy to its owner: no policy
+    /// resource, nothing for the bucket to wait for.
+    #[test]
+    fn existing_targets_are_named_by_arn_without_a_policy() {
+        let queue = "arn:aws:sqs:us-west-1:123456789012:transcriptions";
+        let topic = "arn:aws:sns:us-west-1:210987654321:calls";
+        let src = format!(
+            "project: demo\nregion: us-west-1\nnotifications:\n  wav:\n    suffix: .wav\n    target: {{ queue_arn: \"{queue}\" }}\n  json:\n    suffix: .json\n    target: {{ topic_arn: \"{topic}\" }}\n"
+        );
+        let rendered = render(&config(&src)).unwrap();
+        let resources = rendered.template_value["Resources"].as_object().unwrap();
+        let bucket = &resources[BUCKET_ID];
+        let notifications = &bucket["Properties"]["NotificationConfiguration"];
+        assert_eq!(notifications["QueueConfigurations"][0]["Queue"], queue);
+        assert_eq!(notifications["TopicConfigurations"][0]["Topic"], topic);
+        assert!(bucket.get("DependsOn").is_none_or(|d| d.as_array().is_some_and(Vec::is_empty)), "{bucket}");
+        let kinds: Vec<&str> = resources.values().filter_map(|r| r["Type"].as_str()).collect();
+        assert!(!kinds.iter().any(|k| k.starts_with("AWS::SQS") || k.starts_with("AWS::SNS")), "{kinds:?}");
+    }
+
     #[test]
     fn kms_actions_only_with_kms() {
         let c = config(

@@ -122,6 +122,10 @@ pub(super) fn contexts(config: &Config, bucket_arn: &str, collected: &mut Collec
                 lambda_permissions.push(LambdaPermission { logical_id, function_arn: arn.clone() });
                 (Value::String(arn.clone()), &mut lambda_configs)
             }
+            // Another owner's target: no policy and no dependency here. S3 checks that it may send when the
+            // configuration is set, so its owner's policy must allow this bucket first.
+            Target::ExistingQueue { arn } => (Value::String(arn.clone()), &mut queue_configs),
+            Target::ExistingTopic { arn } => (Value::String(arn.clone()), &mut topic_configs),
         };
         for event in &n.events {
             configs.push(NotificationContext {

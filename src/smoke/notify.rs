@@ -40,6 +40,9 @@ pub(super) fn plan(n: &Notification, layout: &Layout, outputs: &std::collections
         (Target::Queue, Some(url)) => url.clone(),
         (Target::Queue, None) => return Plan::Skip(format!("the stack has no output {url_output}")),
         (Target::Topic, _) => return Plan::Skip("a topic's messages cannot be read back by the tool".to_string()),
+        (Target::ExistingQueue { .. } | Target::ExistingTopic { .. }, _) => {
+            return Plan::Skip("an existing target is its owner's: the tool does not take its messages".to_string());
+        }
         (Target::Lambda { .. }, _) => {
             return Plan::Skip("a Lambda function's invocations cannot be read back by the tool".to_string());
         }

@@ -62,7 +62,7 @@ fn claims(config: &Config) -> Vec<Claim> {
             Target::Queue => &["Queue", "QueuePolicy"],
             Target::Topic => &["Topic", "TopicPolicy"],
             Target::Lambda { .. } => &["InvokePermission"],
-            Target::Eventbridge => &[],
+            Target::Eventbridge | Target::ExistingQueue { .. } | Target::ExistingTopic { .. } => &[],
         },
     });
     entries.chain(notifications).collect()

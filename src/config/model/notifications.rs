@@ -76,6 +76,49 @@ fn check_target(c: &mut Checker, path: &str, raw: RawTarget, home: RegionAccount
             }
             Target::Lambda { arn }
         }
+        RawTarget::QueueArn(arn) => {
+            check_existing_target(c, &format!("{path}.target.queue_arn"), &arn, "sqs", home);
+            Target::ExistingQueue { arn }
+        }
+        RawTarget::TopicArn(arn) => {
+            check_existing_target(c, &format!("{path}.target.topic_arn"), &arn, "sns", home);
+            Target::ExistingTopic { arn }
+        }
+    }
+}
+
+/// An existing queue's or topic's ARN: well formed, standard (S3 does not send to FIFO queues or topics), in the
+/// bucket's region (S3 notifies only there). Another account's is fine: its owner's policy decides.
+fn check_existing_target(c: &mut Checker, path: &str, arn: &str, service: &str, home: RegionAccount) {
+    let (kind, what, max) = if service == "sqs" { ("SQS", "queue", 80) } else { ("SNS", "topic", 256) };
+    let name = match names::arn_region_account(arn).and(arn.strip_prefix("arn:")) {
+        Some(rest) if rest.split(':').nth(1) == Some(service) => rest.splitn(5, ':').nth(4).unwrap_or_default(),
+        _ => {
+            c.error(
+                path,
+                format!("`{arn}` is not an {kind} {what} ARN"),
+                format!("use arn:aws:{service}:<region>:<account>:<{what} name>"),
+            );
+            return;
+        }
+    };
+    if name.ends_with(".fifo") {
+        c.error(
+            path,
+            format!("`{name}` is a FIFO {what}: S3 event notifications are not delivered to FIFO {what}s"),
+            format!("use a standard {what}"),
+        );
+    } else if name.is_empty()
+        || name.len() > max
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        c.error(
+            path,
+            format!("`{name}` is not a valid {what} name"),
+            format!("{what} names have 1-{max} letters, digits, hyphens and underscores"),
+        );
+    } else {
+        home.check_arn(c, path, arn, Some("S3 notifies only targets in the bucket's region"), None);
     }
 }
 

@@ -200,6 +200,10 @@ pub enum Target {
     Eventbridge,
     /// An existing Lambda function, given permission to be invoked by this bucket.
     Lambda { arn: String },
+    /// An existing SQS queue: its policy is its owner's to keep (it must let this bucket send).
+    ExistingQueue { arn: String },
+    /// An existing SNS topic: its policy is its owner's to keep (it must let this bucket publish).
+    ExistingTopic { arn: String },
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
