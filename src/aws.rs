@@ -69,11 +69,12 @@ pub enum Service {
     Sts,
     Sqs,
     Sns,
+    Kms,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] =
-        [Service::CloudFormation, Service::S3, Service::Iam, Service::Sts, Service::Sqs, Service::Sns];
+    pub const ALL: [Service; 7] =
+        [Service::CloudFormation, Service::S3, Service::Iam, Service::Sts, Service::Sqs, Service::Sns, Service::Kms];
 
     pub fn endpoint_variable(self) -> &'static str {
         match self {
@@ -83,6 +84,7 @@ impl Service {
             Service::Sts => "AWS_ENDPOINT_URL_STS",
             Service::Sqs => "AWS_ENDPOINT_URL_SQS",
             Service::Sns => "AWS_ENDPOINT_URL_SNS",
+            Service::Kms => "AWS_ENDPOINT_URL_KMS",
         }
     }
 }
@@ -136,6 +138,8 @@ pub struct Aws {
     pub sts: aws_sdk_sts::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
+    /// The bucket's own KMS key (`encryption: kms`): its settings, read and put back by drift.
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Aws {
@@ -198,6 +202,7 @@ impl Aws {
                 retry_classifier(throttling::<aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesError>()),
                 retry_classifier(throttling::<aws_sdk_sns::operation::set_topic_attributes::SetTopicAttributesError>())
             ),
+            kms: client!(aws_sdk_kms, Service::Kms),
             sdk,
             region,
             endpoints,
@@ -216,6 +221,34 @@ impl Aws {
                 || format!("cannot find out which AWS account the credentials belong to ({})", self.place()),
             )?;
         identity.account.context("STS returned no account id")
+    }
+
+    /// The ARN a policy names the credentials' principal by (the deploying principal): the account root, a user or a
+    /// federated user as STS says, and for a role session the role itself, with its path, from the deploy role the
+    /// env assumes (`deploy_role`) or else from IAM GetRole.
+    pub async fn deployer_arn(&self, deploy_role: Option<&crate::config::DeployRole>) -> Result<String> {
+        let identity =
+            self.sts.get_caller_identity().send().await.map_err(|e| aws_error(e, "GetCallerIdentity")).with_context(
+                || format!("cannot find out which principal the credentials belong to ({})", self.place()),
+            )?;
+        let arn = identity.arn.context("STS returned no ARN for the caller")?;
+        match crate::names::caller(&arn) {
+            Some(crate::names::Caller::Named(named)) => Ok(named.to_string()),
+            Some(crate::names::Caller::RoleSession { role, .. }) => {
+                if let Some(own) = deploy_role.filter(|r| crate::names::role_name_from_arn(&r.arn) == Some(role)) {
+                    return Ok(own.arn.clone());
+                }
+                let found = self.iam.get_role().role_name(role).send().await.map_err(|e| aws_error(e, "GetRole"));
+                let found = found.with_context(|| {
+                    format!(
+                        "cannot find the role behind the session {arn}: a policy names the role with its path, which \
+                         only IAM GetRole tells (allow iam:GetRole on it)"
+                    )
+                })?;
+                Ok(found.role.map(|r| r.arn).context("IAM GetRole returned no role")?)
+            }
+            None => anyhow::bail!("STS answered with a caller ARN this tool cannot name in a policy: {arn}"),
+        }
     }
 
     /// Where the clients are pointed: `endpoint http://127.0.0.1:4566, region us-east-1`, or `region us-west-1`.

@@ -96,6 +96,39 @@ pub enum Command {
     List(ListArgs),
     /// Prove a deployed env works: probe objects, versioning, notifications, TLS only, least privilege; then clean up.
     Smoke(SmokeArgs),
+    /// Take an existing bucket (and its data) under the env's stack: show what changes on it, grouped by risk, then
+    /// import it and put its settings right.
+    ///
+    /// Exit codes: 0 adopted (or nothing to adopt); 1 error; 2 with --dry-run, something to adopt; 3 refused (not
+    /// confirmed, a risk of a protected env not named with --accept-risk, other resources in the way); 64 usage.
+    Adopt(AdoptArgs),
+    /// Write a new env file from an existing bucket's live settings (for `adopt`); never overwrites a file.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The existing bucket to read.
+    #[arg(long, value_name = "NAME")]
+    pub from_bucket: String,
+    /// The env to write: `<stacks-dir>/<ENV>.yaml`.
+    #[arg(long, value_name = "ENV", default_value = "prod")]
+    pub env: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Print the adoption plan and change nothing (exit 2 when there is something to adopt).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required off a terminal when the plan has risky changes).
+    #[arg(long)]
+    pub yes: bool,
+    /// Accept one kind of risky change (repeatable); a protected env needs each risk of its plan named.
+    #[arg(long = "accept-risk", value_name = "RISK", value_enum)]
+    pub accept_risk: Vec<crate::adopt::Risk>,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +150,24 @@ pub struct RenderArgs {
     /// (one per IAM policy document of the template) and, for a protected env, stack-policy.json.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Resolve every CloudFormation function (Ref, Fn::GetAtt, Fn::Sub, AWS::AccountId, ...) to the literal it
+    /// stands for in one account and region, for linters and policy analyzers (parliament, IAM Access Analyzer);
+    /// deploy the unresolved template. Offline, the id of a KMS key the stack creates is a placeholder, and the
+    /// deploying principal (DeployerArn) is the account's root.
+    #[arg(long)]
+    pub resolve: bool,
+    /// Account to resolve for (12 digits); default: the env file's `account:`.
+    #[arg(long, value_name = "ID", requires = "resolve", value_parser = parse_account)]
+    pub account: Option<String>,
+}
+
+/// `--account`: an AWS account id, 12 digits.
+fn parse_account(text: &str) -> Result<String, String> {
+    if crate::names::is_account_id(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("`{text}` is not an AWS account id (12 digits)"))
+    }
 }
 
 /// Which env (and instance) a command works on.
@@ -252,7 +303,12 @@ pub fn command() -> clap::Command {
     for name in OFFLINE {
         command = command.mut_subcommand(*name, |sub| sub.args(offline_stand_ins()));
     }
-    command
+    // `render --resolve` resolves for a region: there `--region` has a use, and its help says which.
+    command.mut_subcommand("render", |sub| {
+        sub.mut_arg("region", |a| {
+            a.hide(false).help("Region to resolve for with --resolve; default: the env file's `region`")
+        })
+    })
 }
 
 /// What went wrong on the command line: clap's own message (with usage), or one of the checks clap cannot express.
@@ -297,6 +353,8 @@ impl Cli {
             Some(Command::Drift(_)) => "drift",
             Some(Command::List(_)) => "list",
             Some(Command::Smoke(_)) => "smoke",
+            Some(Command::Adopt(_)) => "adopt",
+            Some(Command::Init(_)) => "init",
         }
     }
 
@@ -309,6 +367,8 @@ impl Cli {
         let default = match &self.command {
             None => Some(minutes(60) + self.deploy.wait_timeout),
             Some(Command::Deploy(args)) => Some(minutes(60) + args.wait_timeout),
+            Some(Command::Adopt(_)) => Some(minutes(60)),
+            Some(Command::Init(_)) => Some(minutes(5)),
             Some(Command::Teardown(args)) => Some(minutes(60).max(args.stack_timeout + minutes(30))),
             Some(Command::Drift(_)) => Some(minutes(15)),
             Some(Command::Plan(_) | Command::Smoke(_)) => Some(minutes(10)),
@@ -414,7 +474,8 @@ mod tests {
     fn offline_commands_do_not_list_aws_settings() {
         for offline in ["validate", "render", "schema"] {
             let help = help_of(offline);
-            for flag in AWS_FLAGS {
+            // `render --resolve` takes a region: the one AWS setting render uses.
+            for flag in AWS_FLAGS.iter().filter(|f| offline != "render" || **f != "--region") {
                 assert!(!help.contains(flag), "{offline} --help lists {flag}:\n{help}");
             }
             assert!(help.contains("--stacks-dir"), "{help}");
@@ -431,6 +492,26 @@ mod tests {
         assert_eq!(cli.deadline(), None);
         let cli = parse(&["--region", "eu-west-1", "render", "--env", "prod"]).unwrap();
         assert_eq!(cli.global.aws.region.as_deref(), Some("eu-west-1"));
+    }
+
+    /// `render --resolve` takes the account and the region to resolve for; `--account` means nothing without it.
+    #[test]
+    fn render_resolve_takes_an_account_and_a_region() {
+        let cli =
+            parse(&["render", "--env", "prod", "--resolve", "--account", "123456789012", "--region", "us-west-1"]);
+        let cli = cli.unwrap();
+        let Some(Command::Render(args)) = &cli.command else { panic!("not render: {cli:?}") };
+        assert!(args.resolve);
+        assert_eq!(args.account.as_deref(), Some("123456789012"));
+        assert_eq!(cli.global.aws.region.as_deref(), Some("us-west-1"));
+        let e = parse(&["render", "--env", "prod", "--account", "123456789012"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument, "{e}");
+        let e = parse(&["render", "--env", "prod", "--resolve", "--account", "1234"]).unwrap_err();
+        assert!(e.to_string().contains("`1234` is not an AWS account id (12 digits)"), "{e}");
+        let help = help_of("render");
+        for flag in ["--resolve", "--account", "--region"] {
+            assert!(help.contains(flag), "render --help lacks {flag}:\n{help}");
+        }
     }
 
     /// Help promises only what exists: drift names every exit code and no `--all`; render names every file it writes.

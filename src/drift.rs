@@ -63,6 +63,9 @@ pub struct Report {
     /// The stack's tags, which CloudFormation propagated onto the resources (expected there by the live layer).
     #[serde(skip)]
     pub stack_tags: BTreeMap<String, String>,
+    /// The deployed parameter values (the principal that deployed the stack), which the live settings name.
+    #[serde(skip)]
+    pub stack_parameters: BTreeMap<String, String>,
     pub pending: bool,
 }
 
@@ -122,8 +125,11 @@ pub async fn check(aws: &Aws, config: &Config, rendered: &Rendered, account: &st
         notes: Vec::new(),
         live: Vec::new(),
         stack_tags: stack.tags.clone(),
+        stack_parameters: stack.parameters.clone(),
         pending: false,
     };
+    // The live settings name the principal that deployed the stack (its parameters), not whoever checks it.
+    let rendered = &rendered.with_parameters(&stack.parameters);
     let mut cloudformation_layer = report.clone();
     stack_health(&stack, &mut report);
     // The layers only read, so they run at once: an env costs its slowest layer, not the sum of them.
@@ -278,7 +284,8 @@ pub async fn revert_live(
     report: &Report,
 ) -> Result<(Vec<Reverted>, Vec<LiveFinding>)> {
     let reverted = live::revert(aws, &report.live).await?;
-    let after = live::check(aws, rendered, account, &report.stack_tags).await?;
+    let rendered = rendered.with_parameters(&report.stack_parameters);
+    let after = live::check(aws, &rendered, account, &report.stack_tags).await?;
     Ok((reverted, after))
 }
 

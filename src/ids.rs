@@ -5,6 +5,12 @@
 /// Logical id of the data bucket: the resource the data guard and stack policy protect.
 pub const BUCKET_ID: &str = "DataBucket";
 pub const BUCKET_POLICY_ID: &str = "DataBucketPolicy";
+/// Logical ids of the customer-managed KMS key the stack creates for the bucket (`encryption: kms`), and its alias.
+pub const BUCKET_KEY_ID: &str = "DataBucketKey";
+pub const BUCKET_KEY_ALIAS_ID: &str = "DataBucketKeyAlias";
+/// The template parameter that carries the deploying principal's ARN (resolved with STS at deploy time), where the
+/// template names it: roles the smoke test assumes, and the key policy's use for the smoke test's probes.
+pub const DEPLOYER_PARAMETER: &str = "DeployerArn";
 
 /// Placeholder used to check bucket-name rules offline when `account:` is not set.
 pub const PLACEHOLDER_ACCOUNT: &str = "000000000000";

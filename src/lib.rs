@@ -1,6 +1,7 @@
 //! `provision`: gives a team a private, versioned, encrypted S3 data bucket from one typed config file, and keeps
 //! it that way. See README.md for the user's view; each module below is one concern.
 
+pub mod adopt;
 pub mod aws;
 pub mod cli;
 pub mod commands;
@@ -9,6 +10,7 @@ pub mod deadline;
 pub mod deploy;
 pub mod drift;
 pub mod ids;
+pub mod init;
 pub mod live;
 pub mod names;
 pub mod output;

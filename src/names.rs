@@ -134,6 +134,38 @@ pub fn split_role_arn(arn: &str) -> Option<RoleArn<'_>> {
     }
 }
 
+/// The principal behind an STS `GetCallerIdentity` ARN, as a policy can name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller<'a> {
+    /// A principal a policy names by the very ARN STS returns: the account root, an IAM user (with its path), a
+    /// federated user.
+    Named(&'a str),
+    /// A role session (`arn:<partition>:sts::<account>:assumed-role/<role name>/<session>`): a policy names the
+    /// role, whose ARN carries a path the session ARN leaves out.
+    RoleSession { partition: &'a str, account: &'a str, role: &'a str },
+}
+
+/// What `arn` (a caller identity ARN) stands for; None for an ARN that is not one.
+pub fn caller(arn: &str) -> Option<Caller<'_>> {
+    match arn_parts(arn)? {
+        [partition, "sts", "", account, resource] if is_account_id(account) => {
+            match resource.strip_prefix("assumed-role/").and_then(|rest| rest.split_once('/')) {
+                Some((role, _session)) if is_iam_name(role, 64) => {
+                    Some(Caller::RoleSession { partition, account, role })
+                }
+                Some(_) => None,
+                None => resource.starts_with("federated-user/").then_some(Caller::Named(arn)),
+            }
+        }
+        [_, "iam", "", account, resource]
+            if is_account_id(account) && (resource == "root" || resource.starts_with("user/")) =>
+        {
+            Some(Caller::Named(arn))
+        }
+        _ => None,
+    }
+}
+
 /// The role name of `arn:aws:iam::<account>:role[/path]/name`.
 pub fn role_name_from_arn(arn: &str) -> Option<&str> {
     split_role_arn(arn).map(|role| role.name).filter(|name| is_iam_name(name, 64))
@@ -190,6 +222,26 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (AWS): a role session's ARN is not a principal a trust or key policy can name; the role is, with
+    /// the path the session ARN leaves out.
+    #[test]
+    fn a_callers_arn_is_named_by_the_principal_behind_it() {
+        let session = "arn:aws:sts::123456789012:assumed-role/provision-deploy/provision-prod";
+        assert_eq!(
+            caller(session),
+            Some(Caller::RoleSession { partition: "aws", account: "123456789012", role: "provision-deploy" })
+        );
+        for named in [
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:iam::123456789012:user/ops/alice",
+            "arn:aws-cn:sts::123456789012:federated-user/bob",
+        ] {
+            assert_eq!(caller(named), Some(Caller::Named(named)), "{named}");
+        }
+        assert_eq!(caller("arn:aws:iam::123456789012:role/x"), None, "STS never answers with a role ARN");
+        assert_eq!(caller("arn:aws:sts::123456789012:assumed-role/"), None);
+    }
 
     #[test]
     fn bucket_names() {

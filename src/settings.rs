@@ -23,6 +23,8 @@ pub struct Settings {
     aws: AwsArgs,
     /// `AWS_ENDPOINT_URL_<SERVICE>`: a service's own endpoint.
     service_endpoints: BTreeMap<Service, String>,
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`): the region of a command that has no env file to name one.
+    environment_region: Option<String>,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Settings {
             deadline: cli.deadline(),
             aws: cli.global.aws.clone(),
             service_endpoints,
+            environment_region: variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION")),
         }
     }
 
@@ -68,6 +71,28 @@ impl Settings {
                 session_name: session_name(config),
             }),
         }
+    }
+
+    /// How AWS is reached without an env file (`init`): `--region`, else `AWS_REGION`; the command-line and
+    /// environment endpoints; no deploy role.
+    pub fn clients_without_env(&self) -> anyhow::Result<ClientSettings> {
+        let args = &self.aws;
+        let region = args
+            .region
+            .clone()
+            .or_else(|| self.environment_region.clone())
+            .ok_or_else(|| anyhow::anyhow!("no region: pass --region (or set AWS_REGION)"))?;
+        let mut endpoints = Endpoints::all(args.endpoint_url.clone());
+        endpoints.by_service = self.service_endpoints.clone();
+        Ok(ClientSettings {
+            region,
+            profile: args.profile.clone(),
+            endpoints,
+            ca_bundle: args.ca_bundle.clone(),
+            max_attempts: args.max_attempts,
+            call_timeout: args.call_timeout,
+            role: None,
+        })
     }
 
     /// The region `--region` names, if any.

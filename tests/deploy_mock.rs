@@ -33,8 +33,7 @@ fn options() -> Options {
         allow_data_loss: false,
         wait_timeout: Duration::ZERO,
         operation_timeout: Duration::from_secs(30),
-        ttl: None,
-        interrupt: Default::default(),
+        ..Options::default()
     }
 }
 
@@ -497,6 +496,7 @@ async fn cloudformation_drift_results_are_merged() {
         notes: vec![],
         live: vec![],
         stack_tags: Default::default(),
+        stack_parameters: Default::default(),
         pending: false,
     };
     provision::drift::cloudformation_drift(&cfn, "demo-dev", &mut report).await.unwrap();

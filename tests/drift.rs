@@ -407,3 +407,105 @@ fn object_ownership_loosened_is_found_and_reverted() {
     );
     assert_eq!(ownership(), ObjectOwnership::BucketOwnerEnforced);
 }
+
+/// Issue 12.2/12.3: a queue with a consumer, a dead-letter queue and its own retention, and a created role with an
+/// AWS managed policy (`managed_policies`) are in sync right after the deploy (drift expects what the template
+/// creates). Changed out of band (retention shortened, redrive policy removed, a policy put on the dead-letter queue,
+/// the managed policy detached: before, such an attachment was itself drift), each is found on its own resource,
+/// put back, and read back.
+#[test]
+fn dead_letter_queue_retention_and_managed_policies_are_expected_found_and_reverted() {
+    let project = unique("drift-dlq");
+    let logs = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+    let env = format!(
+        "project: {project}\nregion: {REGION}\naccount: \"{ACCOUNT}\"\nephemeral: true\n\
+         access:\n  writer:\n    principal: {{ service: lambda.amazonaws.com }}\n    allow: [write, read]\n    \
+         prefixes: [calls/]\n    managed_policies: [{logs}]\n  transcriber:\n    principal: {{ service: ecs-tasks.amazonaws.com }}\n    \
+         allow: [read]\n    prefixes: [recordings/]\n\
+         notifications:\n  wav:\n    suffix: .wav\n    target: queue\n    consumers: [transcriber]\n    max_receives: 3\n    \
+         retention_days: 7\n\
+         drift:\n  self_heal: true\n"
+    );
+    let stacks = stacks("drift-dlq", &[("dev.yaml", &env)]);
+    let run = provision(&stacks, &["--no-smoke", "--env", "dev", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let clean = provision(&stacks, &["drift", "--env", "dev", "--output", "json"]);
+    assert_eq!(clean.code, 0, "in sync after the deploy: {:#?}", findings(&clean));
+
+    let stack = format!("{project}-dev");
+    let (queue, dead_letter, writer) =
+        (format!("{stack}-wav"), format!("{stack}-wav-dead-letter"), format!("{stack}-writer"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let url = |name: &str| {
+        let out = runtime.block_on(aws.sqs.get_queue_url().queue_name(name).send()).unwrap();
+        out.queue_url.unwrap()
+    };
+    let (queue_url, dead_letter_url) = (url(&queue), url(&dead_letter));
+    use aws_sdk_sqs::types::QueueAttributeName as Attribute;
+    runtime.block_on(async {
+        aws.sqs
+            .set_queue_attributes()
+            .queue_url(&queue_url)
+            .attributes(Attribute::MessageRetentionPeriod, "60")
+            .attributes(Attribute::RedrivePolicy, "")
+            .send()
+            .await
+            .unwrap();
+        let open = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": "*"}]});
+        aws.sqs
+            .set_queue_attributes()
+            .queue_url(&dead_letter_url)
+            .attributes(Attribute::Policy, open.to_string())
+            .send()
+            .await
+            .unwrap();
+        aws.iam.detach_role_policy().role_name(&writer).policy_arn(logs).send().await.unwrap();
+    });
+
+    let run = provision(&stacks, &["drift", "--env", "dev", "--output", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let found = findings(&run);
+    let mut seen: Vec<(String, String)> = found
+        .iter()
+        .map(|f| {
+            (
+                f["resource"].as_str().unwrap_or_default().to_string(),
+                f["property"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected = [
+        (format!("queue {dead_letter}"), "policy"),
+        (format!("queue {queue}"), "redrive"),
+        (format!("queue {queue}"), "retention"),
+        (format!("role {writer}"), "attached_policies"),
+    ];
+    let mut expected = expected.map(|(r, p)| (r, p.to_string()));
+    expected.sort();
+    assert_eq!(seen, expected, "{found:#?}");
+
+    let reverted = provision(&stacks, &["drift", "--env", "dev", "--revert", "--output", "json"]);
+    assert_eq!(reverted.code, 0, "{reverted:?}");
+    assert_eq!(reverted.json()["envs"][0]["reverted"].as_array().map(Vec::len), Some(4), "{}", reverted.stdout);
+    let again = provision(&stacks, &["drift", "--env", "dev", "--output", "json"]);
+    assert_eq!(again.code, 0, "in sync after the revert: {:#?}", findings(&again));
+
+    runtime.block_on(async {
+        let attributes =
+            |url: String| aws.sqs.get_queue_attributes().queue_url(url).attribute_names(Attribute::All).send();
+        let queue = attributes(queue_url.clone()).await.unwrap().attributes.unwrap_or_default();
+        assert_eq!(queue.get(&Attribute::MessageRetentionPeriod).map(String::as_str), Some("604800"));
+        let redrive: Value = serde_json::from_str(&queue[&Attribute::RedrivePolicy]).unwrap();
+        assert_eq!(redrive["maxReceiveCount"], 3, "{redrive}");
+        let target = redrive["deadLetterTargetArn"].as_str().unwrap_or_default();
+        assert!(target.ends_with(&format!(":{dead_letter}")), "{redrive}");
+        let dead = attributes(dead_letter_url.clone()).await.unwrap().attributes.unwrap_or_default();
+        assert_eq!(dead.get(&Attribute::Policy), None, "the dead-letter queue's out-of-band policy is removed");
+        let attached = aws.iam.list_attached_role_policies().role_name(&writer).send().await.unwrap();
+        let arns: Vec<_> = attached.attached_policies().iter().filter_map(|p| p.policy_arn()).collect();
+        assert!(arns.contains(&logs), "{arns:?}");
+    });
+}

@@ -16,8 +16,9 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-/// A local-style env: three entries the deployer may assume (trust_deployer), a queue notification the probe can
-/// reach (suffix .wav) and one it cannot (prefix archive/).
+/// A local-style env: four entries the deployer may assume (trust_deployer), a queue notification for every `.wav`
+/// consumed by the transcriber, and one with a prefix filter (`archive/`, removed events), probed in the run's
+/// namespace under `archive/`.
 fn env(project: &str, timeout_secs: u32) -> String {
     format!(
         r#"project: {project}
@@ -37,10 +38,15 @@ access:
     principal: {{ service: ecs-tasks.amazonaws.com }}
     allow: [read, list]
     prefixes: [sessions/]
+  transcriber:
+    principal: {{ service: ecs-tasks.amazonaws.com }}
+    allow: [read]
+    prefixes: [recordings/]
 notifications:
   new-recording:
     suffix: .wav
     target: queue
+    consumers: [transcriber]
   archived:
     events: [removed]
     prefix: archive/
@@ -141,24 +147,46 @@ fn full_pass_over_https_then_tables_and_plain_http() {
             "transport",
             "access analysts",
             "access exporter",
+            "access transcriber",
             "access writer",
+            "consumers new-recording",
             "cleanup"
         ]
     );
-    for name in ["probe object", "versioning", "notification new-recording", "transport", "access writer"] {
+    for name in [
+        "probe object",
+        "versioning",
+        "notification archived",
+        "notification new-recording",
+        "transport",
+        "access writer",
+        "consumers new-recording",
+    ] {
         let c = check(&doc, name);
         assert!(c["ok"] == true && c["skipped"] == false, "{c:#}");
     }
     assert!(check(&doc, "probe object")["observed"].as_str().unwrap().contains("encryption AES256"));
-    let archived = check(&doc, "notification archived");
-    assert_eq!(archived["skipped"], true);
-    assert!(archived["observed"].as_str().unwrap().contains("prefix filter `archive/`"), "{archived:#}");
+    // The prefix-filtered notification is probed under its prefix, in the run's own namespace there.
+    let run_id = doc["smoke"]["run_id"].as_str().unwrap();
+    let archived = check(&doc, "notification archived")["observed"].as_str().unwrap();
+    assert!(
+        archived.starts_with(&format!("ObjectRemoved:* for archive/_probe/{run_id}/notify/archived/probe arrived")),
+        "{archived}"
+    );
+    assert!(
+        doc["smoke"]["cleanup"]["prefixes"].as_array().unwrap().contains(&format!("archive/_probe/{run_id}/").into())
+    );
     let transport = check(&doc, "transport")["observed"].as_str().unwrap().to_string();
     assert!(transport.contains("denied over plain HTTP"), "{transport}");
 
-    // 3 entries × (inside, outside) × 4 actions, each as expected.
+    // The consumer received the probe's event, and deleted it, as itself.
+    let received = check(&doc, "notification new-recording")["observed"].as_str().unwrap();
+    assert!(received.ends_with(", received as its consumer transcriber and deleted"), "{received}");
+
+    // 4 entries × (inside, outside) × 4 actions, and 5 queue actions for the consumer and for another entry, each
+    // as expected.
     let matrix = doc["smoke"]["access_matrix"].as_array().unwrap();
-    assert_eq!(matrix.len(), 24);
+    assert_eq!(matrix.len(), 4 * 2 * 4 + 2 * 5);
     assert!(matrix.iter().all(|r| r["ok"] == true && r["method"] == "request"), "{matrix:#?}");
     let row = |entry: &str, action: &str, scope: &str| {
         matrix.iter().find(|r| r["entry"] == entry && r["action"] == action && r["scope"] == scope).unwrap()
@@ -170,7 +198,14 @@ fn full_pass_over_https_then_tables_and_plain_http() {
     // The emulator's gap (no s3:prefix condition key) is taken into account, and said.
     let listed = row("analysts", "ListBucket", "inside");
     assert!(listed["note"].as_str().unwrap().contains("emulator gap"), "{listed:#}");
-    for r in matrix {
+    // The consumer's queue actions are allowed, and another entry's (the first that is not a consumer) denied.
+    let queue = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}-new-recording", stack_prefix(&project, "full"));
+    for action in ["GetQueueUrl", "GetQueueAttributes", "ReceiveMessage", "ChangeMessageVisibility", "DeleteMessage"] {
+        let (consumer, other) = (row("transcriber", action, "inside"), row("analysts", action, "outside"));
+        assert_eq!((&consumer["observed"], &consumer["key"]), (&"allow".into(), &queue.clone().into()), "{consumer:#}");
+        assert_eq!(other["observed"], "deny", "{other:#}");
+    }
+    for r in matrix.iter().filter(|r| !r["key"].as_str().unwrap().starts_with("arn:aws:sqs:")) {
         let key = r["key"].as_str().unwrap();
         let run_id = doc["smoke"]["run_id"].as_str().unwrap();
         assert!(key.contains(&format!("_probe/{run_id}/")), "a key outside the run's namespace: {key}");
@@ -188,7 +223,7 @@ fn full_pass_over_https_then_tables_and_plain_http() {
     let text = smoke(&stacks, "full", "text");
     assert_eq!(text.code, 0, "{}\n{}", text.stdout, text.stderr);
     assert!(text.stdout.contains("ok   probe object ("), "{}", text.stdout);
-    assert!(text.stdout.contains("skip notification archived (0 ms): skipped: its prefix filter"), "{}", text.stdout);
+    assert!(text.stdout.contains("ok   notification archived ("), "{}", text.stdout);
     assert!(text.stdout.contains("access matrix:"), "{}", text.stdout);
     assert!(text.stdout.contains("smoke passed"), "{}", text.stdout);
 
@@ -338,8 +373,117 @@ fn a_dropped_permission_shows_in_the_access_matrix() {
         rows.clone().count() == 8 && rows.into_iter().all(|r| r["observed"] == "error: the role could not be assumed")
     );
     assert_eq!(check(&doc, "access analysts")["ok"], true);
-    assert!(run.stderr.contains("smoke check failed: access writer: PutObject inside calls/_probe/"), "{}", run.stderr);
+    // One line per failed check, and one per failed row of the matrix, as the summary counts them.
+    assert!(
+        run.stderr.contains("smoke check failed: access writer: expected write, read on calls/ only"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("smoke access row failed: writer PutObject inside calls/_probe/"), "{}", run.stderr);
+    let counts = &doc["counts"];
+    let failed_lines = run.stderr.lines().filter(|l| l.starts_with("smoke check failed: ")).count();
+    let row_lines = run.stderr.lines().filter(|l| l.starts_with("smoke access row failed: ")).count();
+    assert_eq!(
+        (failed_lines as u64, row_lines as u64),
+        (counts["failed"].as_u64().unwrap(), counts["access_failed"].as_u64().unwrap())
+    );
     assert_clean(&doc, &project, "perm");
+}
+
+/// A consumer is proven as itself: with its queue grant gone (its policy replaced by one without the consume
+/// statement; its S3 read stays), the notification check's ReceiveMessage as the consumer is denied, the check fails
+/// at once, and the consumer's queue rows show the denials. The deployer does not receive the event in its place:
+/// the probe's message is still on the queue afterwards. (The policy is replaced, not given a new default version:
+/// localemu's policy simulator reads a managed policy's first version only, see tests/README.md.)
+#[test]
+fn a_consumer_without_its_queue_grant_fails_the_notification_check_as_itself() {
+    let project = unique("it-smoke-cons");
+    let stacks = stacks("smoke-cons", &[("dev.yaml", &env(&project, 10))]);
+    deploy(&stacks, "cons");
+    let prefix = stack_prefix(&project, "cons");
+    let policy = format!("arn:aws:iam::{ACCOUNT}:policy/{prefix}-transcriber");
+    let aws = runtime().block_on(aws());
+    runtime().block_on(async {
+        let current = aws.iam.get_policy().policy_arn(&policy).send().await.unwrap().policy.unwrap();
+        let version = current.default_version_id.unwrap();
+        let document = aws.iam.get_policy_version().policy_arn(&policy).version_id(version).send().await.unwrap();
+        let document = document.policy_version.unwrap().document.unwrap();
+        let mut document = provision::live::policy::parse_document(&document).unwrap();
+        let statements = document["Statement"].as_array_mut().unwrap();
+        let before = statements.len();
+        statements.retain(|s| s["Sid"] != "ConsumeNewRecording");
+        assert_eq!(statements.len(), before - 1, "the consume statement: {document}");
+        let role = format!("{prefix}-transcriber");
+        aws.iam.detach_role_policy().role_name(&role).policy_arn(&policy).send().await.unwrap();
+        let replaced = aws
+            .iam
+            .create_policy()
+            .policy_name(format!("{prefix}-transcriber-read-only"))
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .unwrap();
+        let replaced = replaced.policy.unwrap().arn.unwrap();
+        aws.iam.attach_role_policy().role_name(&role).policy_arn(replaced).send().await.unwrap();
+    });
+
+    let started = Instant::now();
+    let run = smoke(&stacks, "cons", "json");
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "a denied receive does not wait for the timeout");
+    let doc = run.json();
+    let notification = check(&doc, "notification new-recording");
+    assert_eq!(notification["ok"], false);
+    let observed = notification["observed"].as_str().unwrap();
+    assert!(observed.contains("ReceiveMessage failed: AccessDenied"), "{observed}");
+    assert!(observed.ends_with(", received as its consumer transcriber"), "{observed}");
+    assert_eq!(check(&doc, "consumers new-recording")["ok"], false);
+    assert_eq!(check(&doc, "access transcriber")["ok"], true, "its S3 read is untouched");
+    let rows: Vec<String> = doc["smoke"]["access_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["entry"] == "transcriber"
+                && r["scope"] == "inside"
+                && r["key"].as_str().unwrap().starts_with("arn:aws:sqs:")
+        })
+        .map(|r| format!("{} {} {} {}", r["action"], r["observed"], r["method"], r["ok"]))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            r#""GetQueueUrl" "deny" "request" false"#,
+            r#""GetQueueAttributes" "deny" "request" false"#,
+            r#""ReceiveMessage" "deny" "request" false"#,
+            // No message reached the consumer: the simulator answers for these.
+            r#""ChangeMessageVisibility" "deny" "simulated" false"#,
+            r#""DeleteMessage" "deny" "simulated" false"#,
+        ]
+    );
+    // The event arrived; nobody received it in the consumer's place.
+    let run_id = doc["smoke"]["run_id"].as_str().unwrap().to_string();
+    let queue_url = runtime().block_on(async {
+        aws.sqs.get_queue_url().queue_name(format!("{prefix}-new-recording")).send().await.unwrap().queue_url.unwrap()
+    });
+    let left = runtime().block_on(async {
+        let received = aws
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        received
+            .messages()
+            .iter()
+            .filter_map(|m| m.body())
+            .any(|b| b.contains(&format!("_probe/{run_id}/notify/new-recording/")))
+    });
+    assert!(left, "the probe's event is still on the queue");
+    assert_clean(&doc, &project, "cons");
 }
 
 #[test]

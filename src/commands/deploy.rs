@@ -11,6 +11,7 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, args: &DeployArgs, printer: &Printer) -> Result<ExitStatus> {
     let (config, rendered) = super::load_rendered(settings, &args.env)?;
     let (aws, account) = settings.connect(&config).await?;
+    let rendered = deploy::parameters::for_deploy(&aws, &config, rendered).await?;
     let options = Options {
         yes: args.yes,
         allow_data_loss: args.allow_data_loss,
@@ -35,7 +36,7 @@ pub async fn run(settings: &Settings, args: &DeployArgs, printer: &Printer) -> R
     };
     let status = smoke.as_ref().map_or(ExitStatus::Success, |(live, probes)| crate::smoke::exit_status(live, probes));
     if printer.json() {
-        let smoke = smoke.map(|(live, probes)| serde_json::json!({ "live": live, "probes": probes }));
+        let smoke = smoke.map(|(live, probes)| crate::smoke::report::deploy_json(&live, &probes));
         printer.json_doc(&serde_json::json!({
             "env": config.env,
             "deploy": report,

@@ -163,7 +163,8 @@ async fn check_env(
         if report.pending {
             let options = Options { yes: true, ..Options::default() };
             let templates = crate::deploy::template_store::TemplateStore::new(&aws, &account).logging_to(printer);
-            let deployed = crate::deploy::deploy(&aws.cfn, &templates, &config, &rendered, &options, printer).await?;
+            let for_deploy = crate::deploy::parameters::for_deploy(&aws, &config, rendered.clone()).await?;
+            let deployed = crate::deploy::deploy(&aws.cfn, &templates, &config, &for_deploy, &options, printer).await?;
             result.deployed = Some(deployed.action);
         }
         let (reverted, _) = drift::revert_live(&aws, &rendered, &account, &report).await?;

@@ -1,7 +1,9 @@
 //! One file per command; [`run`] dispatches and turns errors into exit codes.
 
+mod adopt;
 mod deploy;
 mod drift;
+mod init;
 mod list;
 mod plan;
 mod render;
@@ -34,6 +36,8 @@ pub fn run(cli: Cli, printer: &Printer) -> ExitStatus {
         Some(Command::Teardown(args)) => on_time(Box::pin(teardown::run(settings, &args, printer))),
         Some(Command::List(args)) => on_time(Box::pin(list::run(settings, &args, printer))),
         Some(Command::Smoke(args)) => on_time(Box::pin(smoke::run(settings, &args, printer))),
+        Some(Command::Adopt(args)) => on_time(Box::pin(adopt::run(settings, &args, printer))),
+        Some(Command::Init(args)) => on_time(Box::pin(init::run(settings, &args, printer))),
         // `Cli::parse_from_args` refuses a command line without a command or an env (a usage error, exit 64).
         None => on_time(Box::pin(deploy::run(settings, &cli.deploy, printer))),
     };
@@ -69,6 +73,8 @@ fn describe(cli: &Cli) -> (&'static str, Option<String>) {
         Some(Command::Teardown(args)) => args.env.name.clone(),
         Some(Command::List(args)) => args.env.clone(),
         Some(Command::Smoke(args)) => args.env.name.clone(),
+        Some(Command::Adopt(args)) => args.env.name.clone(),
+        Some(Command::Init(args)) => Some(args.env.clone()),
         None => cli.deploy.env.name.clone(),
     };
     (cli.command_name(), env)

@@ -9,6 +9,7 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
     let (config, rendered) = super::load_rendered(settings, &args.env)?;
     let (aws, account) = settings.connect(&config).await?;
+    let rendered = crate::deploy::parameters::for_deploy(&aws, &config, rendered).await?;
     if let Some(reason) = crate::deploy::preflight::verdict(&aws, &config, &rendered, &account).await? {
         let status = ExitStatus::Refused;
         if printer.json() {

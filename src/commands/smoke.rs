@@ -16,6 +16,8 @@ pub async fn run(settings: &Settings, args: &SmokeArgs, printer: &Printer) -> Re
         let instance = config.instance.as_ref().map(|i| format!(" --instance {i}")).unwrap_or_default();
         anyhow!("stack {name} does not exist: deploy it first with `provision --env {}{instance}`", config.env)
     })?;
+    // The deployed stack's parameter values (the principal that deployed it), which its settings name.
+    let rendered = rendered.with_parameters(&stack.parameters);
     let (live, report) =
         smoke::verify(&aws, &config, &rendered, &account, (&stack.outputs, &stack.tags), printer).await?;
     smoke::print(printer, &config, &live, &report);

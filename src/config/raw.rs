@@ -89,6 +89,13 @@ pub struct RawBucket {
     #[serde(default, with = "serde_yaml::with::singleton_map")]
     #[schemars(with = "Option<RawEncryption>")]
     pub encryption: Option<RawEncryption>,
+    /// Queues and topics the tool creates are encrypted with the bucket's own KMS key (`encryption: kms` only;
+    /// default: on with it).
+    #[serde(default)]
+    pub encrypt_notifications: Option<bool>,
+    /// S3 Object Lock with a default retention, set when the bucket is created.
+    #[serde(default)]
+    pub object_lock: Option<RawObjectLock>,
     #[serde(default)]
     pub lifecycle: RawLifecycle,
     #[serde(default)]
@@ -97,10 +104,24 @@ pub struct RawBucket {
     pub tags: BTreeMap<String, String>,
 }
 
+/// `bucket.object_lock`: the default retention of new object versions, in days or in years.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawObjectLock {
+    /// `governance` or `compliance`.
+    pub mode: String,
+    #[serde(default)]
+    pub days: Option<u32>,
+    #[serde(default)]
+    pub years: Option<u32>,
+}
+
 #[derive(Debug, serde::Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RawEncryption {
     SseS3,
+    /// SSE-KMS with a customer-managed key the stack creates for the bucket.
+    Kms,
     #[serde(rename = "kms_key_arn")]
     KmsKeyArn(String),
 }
@@ -168,6 +189,9 @@ pub struct RawAccess {
     pub principal: RawPrincipal,
     pub allow: Vec<String>,
     pub prefixes: Vec<String>,
+    /// Managed policies (ARNs) attached to the role the tool creates for a service principal.
+    #[serde(default)]
+    pub managed_policies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -193,6 +217,15 @@ pub struct RawNotification {
     #[serde(with = "serde_yaml::with::singleton_map")]
     #[schemars(with = "RawTarget")]
     pub target: RawTarget,
+    /// Access entries whose principals receive and delete the messages of the queue (`target: queue` only).
+    #[serde(default)]
+    pub consumers: Option<Vec<String>>,
+    /// Receives of a message before SQS moves it to the dead-letter queue (`target: queue` only).
+    #[serde(default)]
+    pub max_receives: Option<u32>,
+    /// Days SQS keeps a message in the queue (`target: queue` only).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -334,6 +367,11 @@ pub fn config_shape() -> Shape {
         read::<Option<RawAccessLogs>>,
         vec![required("bucket", Value(read::<String>)), optional("prefix", text())],
     );
+    let object_lock = Struct(
+        "RawObjectLock",
+        read::<Option<RawObjectLock>>,
+        vec![required("mode", Value(read::<String>)), optional("days", days()), optional("years", days())],
+    );
     let bucket = Struct(
         "RawBucket",
         read::<RawBucket>,
@@ -341,6 +379,8 @@ pub fn config_shape() -> Shape {
             optional("name", text()),
             optional("versioning", Value(read::<Option<bool>>)),
             optional("encryption", Value(read_one_key_map::<Option<RawEncryption>>)),
+            optional("encrypt_notifications", Value(read::<Option<bool>>)),
+            optional("object_lock", object_lock),
             optional("lifecycle", lifecycle),
             optional("access_logs", access_logs),
             optional("tags", Map(read::<BTreeMap<String, String>>, Box::new(Value(read::<String>)))),
@@ -353,6 +393,7 @@ pub fn config_shape() -> Shape {
             required("principal", Value(read_one_key_map::<RawPrincipal>)),
             required("allow", strings(read::<Vec<String>>)),
             required("prefixes", strings(read::<Vec<String>>)),
+            optional("managed_policies", strings(read::<Option<Vec<String>>>)),
         ],
     );
     let notification = Struct(
@@ -363,6 +404,9 @@ pub fn config_shape() -> Shape {
             optional("prefix", text()),
             optional("suffix", text()),
             required("target", Value(read_one_key_map::<RawTarget>)),
+            optional("consumers", strings(read::<Option<Vec<String>>>)),
+            optional("max_receives", Value(read::<Option<u32>>)),
+            optional("retention_days", Value(read::<Option<u32>>)),
         ],
     );
     let smoke = Struct(
@@ -498,6 +542,8 @@ mod tests {
             "{ a: b }",
             "{ service: lambda.amazonaws.com }",
             "{ kms_key_arn: k }",
+            "kms",
+            "{ mode: governance, days: 30 }",
             "{ lambda_arn: l }",
             "{ id: r, prefix: p/ }",
             "[{ id: r, prefix: p/, expire_after_days: 9 }]",

@@ -349,7 +349,7 @@ fn plain_types(message: &str) -> String {
         .replace("expected u32", "expected a whole number (0 or more)")
         .replace("expected enum RawPrincipal", "expected one of: service, role_arn, user (as `{ service: ... }`)")
         .replace("expected enum RawTarget", "expected one of: queue, topic, eventbridge, or `{ lambda_arn: ... }`, `{ queue_arn: ... }`, `{ topic_arn: ... }`")
-        .replace("expected enum RawEncryption", "expected one of: sse-s3, or `{ kms_key_arn: ... }`")
+        .replace("expected enum RawEncryption", "expected one of: sse-s3, kms, or `{ kms_key_arn: ... }`")
         .replace("expected map with a single key", "expected a map with exactly one key")
         .replace("invalid type: unit value", "invalid type: empty value");
     // `expected struct RawBucket`: the raw types are maps of settings.
@@ -365,7 +365,10 @@ fn hint_for(key: &str, message: &str) -> Option<String> {
     let quoted = |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_string).collect() };
     // The settings that are one of several kinds, some carrying a value as a one-key map: how they are written.
     let forms = match key.rsplit('.').next().unwrap_or_default() {
-        "encryption" => Some("`encryption: sse-s3`, or `encryption: { kms_key_arn: \"arn:aws:kms:...:key/...\" }`"),
+        "encryption" => Some(
+            "`encryption: sse-s3`, `encryption: kms` (a key of the stack's own), or \
+             `encryption: { kms_key_arn: \"arn:aws:kms:...:key/...\" }`",
+        ),
         "principal" => Some(
             "`principal: { service: lambda.amazonaws.com }`, \
              `{ role_arn: \"arn:aws:iam::<account>:role/<name>\" }` or `{ user: <name> }`",

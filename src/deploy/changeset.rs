@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Tag};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
 use serde::Serialize;
 
 use crate::aws::aws_error;
@@ -43,6 +43,7 @@ impl std::fmt::Display for Change {
         let sign = match self.action.as_str() {
             "Add" => "+",
             "Remove" => "-",
+            "Import" => "=",
             _ => "~",
         };
         write!(f, "{sign} {:<7} {} ({})", self.action, self.logical_id, self.resource_type)?;
@@ -82,15 +83,20 @@ pub struct Request<'a> {
     pub template: &'a TemplateSource,
     pub tags: &'a [(String, String)],
     pub create: bool,
+    /// Import the template's existing resources that have a literal name and a retaining DeletionPolicy, instead
+    /// of failing on them (`provision adopt`).
+    pub import_existing: bool,
     /// The change set's name, unique to this run: how the run recognises its own change set (and review stack).
     pub change_set: String,
+    /// Values of the template's parameters (the deploying principal's ARN, where the template names it).
+    pub parameters: Vec<(String, String)>,
 }
 
 impl<'a> Request<'a> {
     pub fn new(stack: &'a str, template: &'a TemplateSource, tags: &'a [(String, String)], create: bool) -> Self {
         let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let change_set = format!("provision-{millis}-{:x}", std::process::id());
-        Request { stack, template, tags, create, change_set }
+        Request { stack, template, tags, create, import_existing: false, change_set, parameters: Vec::new() }
     }
 }
 
@@ -110,6 +116,12 @@ pub async fn create(cfn: &Client, request: &Request<'_>, timeout: Duration) -> R
         .set_template_body(body)
         .set_template_url(url)
         .capabilities(Capability::CapabilityNamedIam)
+        .set_import_existing_resources(request.import_existing.then_some(true))
+        .set_parameters((!request.parameters.is_empty()).then(|| {
+            let parameter =
+                |(k, v): &(String, String)| Parameter::builder().parameter_key(k).parameter_value(v).build();
+            request.parameters.iter().map(parameter).collect()
+        }))
         .set_tags(Some(request.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
         .description("created by provision")
         .send()

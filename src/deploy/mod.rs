@@ -6,6 +6,8 @@
 pub mod changeset;
 pub mod diff;
 pub mod events;
+pub mod object_lock;
+pub mod parameters;
 pub mod preflight;
 pub mod template_store;
 
@@ -42,6 +44,8 @@ pub struct Options {
     pub operation_timeout: Duration,
     /// `--ttl`: a new expiry for an ephemeral instance.
     pub ttl: Option<Duration>,
+    /// Import existing resources of the template instead of creating them (`provision adopt`).
+    pub import_existing: bool,
     /// What interrupts a deploy (Ctrl-C): before execution nothing is deployed and this run's change set and empty
     /// stack go; during it, a lifted stack policy is put back first and the update goes on in CloudFormation.
     pub interrupt: Interrupt,
@@ -59,6 +63,7 @@ impl Default for Options {
             wait_timeout: Duration::ZERO,
             operation_timeout: OPERATION_TIMEOUT,
             ttl: None,
+            import_existing: false,
             interrupt: Interrupt::default(),
         }
     }
@@ -352,6 +357,9 @@ pub async fn deploy(
         Some(_) => Some(parse_template(&deployed_template(cfn, &name).await?)),
         None => None,
     };
+    if let Some(reason) = object_lock::refusal(&config.env, deployed.as_ref(), &rendered.template_value) {
+        return Err(refuse(reason));
+    }
     // Fast path: nothing to change, no change set.
     if let Some(stack) = existing.as_ref().filter(|stack| unchanged(stack, &tags, deployed.as_ref(), rendered)) {
         ensure_protection(cfn, stack, rendered, printer).await?;
@@ -361,7 +369,11 @@ pub async fn deploy(
 
     let create = existing.is_none();
     let template = templates.source(&name, &rendered.template).await?;
-    let request = changeset::Request::new(&name, &template, &tags, create);
+    let request = changeset::Request {
+        import_existing: options.import_existing,
+        parameters: rendered.parameters.clone().into_iter().collect(),
+        ..changeset::Request::new(&name, &template, &tags, create)
+    };
     let planned = create_change_set(cfn, &request, options).await?;
     timings.insert("change_set", started.elapsed().as_millis());
     let (id, review_stack, changes) = match planned {
@@ -428,10 +440,10 @@ async fn settled_stack(
     Ok((settled, recovered_from))
 }
 
-/// Whether the deployed stack already is what a deploy would make of it: same template, same tags, no parameters.
+/// Whether the deployed stack already is what a deploy would make of it: same template, tags and parameter values.
 fn unchanged(stack: &StackInfo, tags: &[(String, String)], deployed: Option<&Value>, rendered: &Rendered) -> bool {
     let wanted_tags: BTreeMap<String, String> = tags.iter().cloned().collect();
-    stack.parameters == 0 && stack.tags == wanted_tags && deployed == Some(&rendered.template_value)
+    stack.parameters == rendered.parameters && stack.tags == wanted_tags && deployed == Some(&rendered.template_value)
 }
 
 /// Creates the change set, or stops on an interruption: then nothing was deployed and the empty stack of this
@@ -635,12 +647,21 @@ pub async fn plan(
         );
     }
     let tags = desired_tags(config, existing.as_ref().map(|s| &s.tags), None, OffsetDateTime::now_utc());
+    if exists {
+        let deployed = parse_template(&deployed_template(cfn, &name).await?);
+        if let Some(reason) = object_lock::refusal(&config.env, Some(&deployed), &rendered.template_value) {
+            return Ok(PlanReport { stack: name, exists, changes: Vec::new(), refused: Some(reason) });
+        }
+    }
     if !exists && existing.is_some() {
         // A never-created stack is deleted and created afresh by the next deploy: every resource is added.
         return Ok(PlanReport { stack: name, exists: false, changes: all_added(rendered), refused: None });
     }
     let template = templates.source(&name, &rendered.template).await?;
-    let request = changeset::Request::new(&name, &template, &tags, !exists);
+    let request = changeset::Request {
+        parameters: rendered.parameters.clone().into_iter().collect(),
+        ..changeset::Request::new(&name, &template, &tags, !exists)
+    };
     let planned = changeset::create(cfn, &request, Duration::from_secs(300)).await?;
     let mut changes = match planned {
         Planned::NoChanges => Vec::new(),

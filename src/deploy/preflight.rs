@@ -1,5 +1,5 @@
 //! Pre-flight: before a change set, look up what the stack would create under a fixed name (the bucket, roles,
-//! managed policies, queues, topics) and is not the stack's already. An existing resource is someone's data: a
+//! managed policies, queues, topics, the alias of the bucket's own key) and is not the stack's already. An existing resource is someone's data: a
 //! bucket of another account makes the create fail on AWS (S3 names are global); one of this account outside the
 //! stack would fail the same way on AWS (and is silently taken over by the local emulator). Either way nothing is
 //! changed: the deploy stops before its change set and says what exists and whose it is.
@@ -113,6 +113,10 @@ pub async fn check(aws: &Aws, rendered: &Rendered, account: &str, stack: Option<
             "AWS::SNS::Topic" => {
                 exists(aws.sns.get_topic_attributes().topic_arn(arn).send().await, &["NotFound"], "GetTopicAttributes")?
             }
+            // The alias of the bucket's own key (`alias/<stack>`): an alias names one key, and a second is refused.
+            "AWS::KMS::Alias" => {
+                exists(aws.kms.describe_key().key_id(name).send().await, &["NotFoundException"], "DescribeKey")?
+            }
             _ => None,
         };
         if let Some(owner) = owner {
@@ -193,10 +197,21 @@ pub async fn verdict(
         return Ok(None);
     }
     let here: Vec<&Conflict> = conflicts.iter().collect();
+    let adoptable =
+        conflicts.iter().any(|c| c.resource_type == "AWS::S3::Bucket" && c.owner == Owner::ThisAccount { stack: None });
+    let adopt = if adoptable {
+        format!(
+            "; to take the bucket under this env's stack with its data, run `provision adopt --env {}` \
+             (`--dry-run` first shows what changes on it)",
+            config.env
+        )
+    } else {
+        String::new()
+    };
     Ok(Some(format!(
         "stack {name} would create resources that exist already, so nothing was changed (an existing resource is \
          someone's data: this tool does not take it over):\n{}\nchoose other names (`project`, env, `bucket.name`), \
-         or move the existing resources out of the way",
+         or move the existing resources out of the way{adopt}",
         list(&here)
     )))
 }

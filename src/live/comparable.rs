@@ -67,3 +67,44 @@ pub fn logging(bucket: &str, prefix: &str) -> Value {
 pub fn queue_encryption(sqs_managed_sse: bool) -> Value {
     json!({ "sqs_managed_sse": sqs_managed_sse })
 }
+
+/// A queue encrypted with a KMS key (`bucket.encrypt_notifications`): the key, as its ARN.
+pub fn queue_kms_encryption(kms_key: &str) -> Value {
+    json!({ "kms_key": kms_key })
+}
+
+/// SQS's own message retention when a queue sets none: 4 days.
+pub const DEFAULT_QUEUE_RETENTION_SECONDS: u64 = 345_600;
+
+/// How long a queue keeps a message, in seconds.
+pub fn queue_retention(seconds: u64) -> Value {
+    json!(seconds)
+}
+
+/// A queue's redrive policy: where a message goes after how many receives (null: no dead-letter queue).
+pub fn queue_redrive(dead_letter_queue_arn: &str, max_receives: i64) -> Value {
+    json!({ "dead_letter_queue": dead_letter_queue_arn, "max_receives": max_receives })
+}
+
+/// A redrive policy as written in a template (an object) or as SQS returns it (a JSON string); `maxReceiveCount`
+/// is a number or a string of one (SQS takes both). Null for none; the value itself when it cannot be read.
+pub fn queue_redrive_of(policy: &Value) -> Value {
+    let parsed = match policy {
+        Value::Null => return Value::Null,
+        Value::String(text) if text.is_empty() => return Value::Null,
+        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| policy.clone()),
+        other => other.clone(),
+    };
+    let arn = parsed.get("deadLetterTargetArn").and_then(Value::as_str);
+    let count = parsed.get("maxReceiveCount").and_then(|c| c.as_i64().or_else(|| c.as_str()?.parse().ok()));
+    match (arn, count) {
+        (Some(arn), Some(count)) => queue_redrive(arn, count),
+        _ => parsed,
+    }
+}
+
+/// A bucket's Object Lock: null when off; on, its default retention (mode and days or years, null where S3 has
+/// none).
+pub fn object_lock(mode: Option<&str>, days: Option<i64>, years: Option<i64>) -> Value {
+    json!({ "mode": mode, "days": days, "years": years })
+}

@@ -296,3 +296,177 @@ async fn each_live_check_has_the_latency_of_its_own_read() {
     assert!(queue_ms >= 150, "the slow read's own time: {queue_ms} ms");
     assert!(topic_ms < 150, "not the batch's: {topic_ms} ms");
 }
+
+/// Issue 12: what a deploy of a queue notification with a consumer and a role with a managed policy creates, as
+/// the live check expects it (so that `drift` is in sync after a deploy): the queue's retention and redrive policy,
+/// a dead-letter queue without policy or redrive, the consume statement in the consumer's policy, and the role's
+/// extra managed policy among its attachments.
+const WORKLOADS: &str = "project: demo\nregion: us-west-1\naccess:\n  writer:\n    principal: { service: lambda.amazonaws.com }\n    allow: [write]\n    prefixes: [calls/]\n    managed_policies: [arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]\n  transcriber:\n    principal: { service: ecs-tasks.amazonaws.com }\n    allow: [read]\n    prefixes: [recordings/]\nnotifications:\n  wav:\n    suffix: .wav\n    target: queue\n    consumers: [transcriber]\n    max_receives: 3\n";
+
+fn workloads_expected() -> Vec<Expected> {
+    let config = crate::config::parse(WORKLOADS, Path::new("dev.yaml"), "dev", None).unwrap();
+    let rendered = crate::render::render(&config).unwrap();
+    expected(&rendered, ACCOUNT, REGION, &BTreeMap::new())
+}
+
+fn expected_value(expected: &[Expected], resource: &Resource, property: &str) -> Value {
+    let found = expected.iter().find(|e| &e.resource == resource && e.property == property);
+    found.unwrap_or_else(|| panic!("{resource} {property} is not checked")).value.clone()
+}
+
+#[test]
+fn the_live_check_expects_dead_letter_queues_consumers_and_managed_policies() {
+    let expected = workloads_expected();
+    let queue = Resource::Queue("demo-dev-wav".into());
+    let dead_letter = Resource::Queue("demo-dev-wav-dead-letter".into());
+    let dlq_arn = "arn:aws:sqs:us-west-1:123456789012:demo-dev-wav-dead-letter";
+    assert_eq!(expected_value(&expected, &queue, "retention"), json!(345_600));
+    assert_eq!(
+        expected_value(&expected, &queue, "redrive"),
+        json!({ "dead_letter_queue": dlq_arn, "max_receives": 3 })
+    );
+    assert_eq!(expected_value(&expected, &dead_letter, "retention"), json!(1_209_600));
+    assert_eq!(expected_value(&expected, &dead_letter, "redrive"), Value::Null);
+    assert_eq!(expected_value(&expected, &dead_letter, "policy"), Value::Null);
+    assert_eq!(expected_value(&expected, &dead_letter, "encryption"), json!({ "sqs_managed_sse": true }));
+    assert_eq!(
+        expected_value(&expected, &Resource::Role("demo-dev-writer".into()), "attached_policies"),
+        json!([
+            "arn:aws:iam::123456789012:policy/demo-dev-writer",
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        ])
+    );
+    let consumer = Resource::Policy("arn:aws:iam::123456789012:policy/demo-dev-transcriber".into());
+    let document = expected_value(&expected, &consumer, "document").to_string();
+    assert!(document.contains("\"arn:aws:sqs:us-west-1:123456789012:demo-dev-wav\""), "{document}");
+    assert!(document.contains("sqs:ReceiveMessage"), "{document}");
+}
+
+fn queue_attributes(url: &'static str, attributes: &'static [(&'static str, &'static str)]) -> aws_smithy_mocks::Rule {
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    mock!(aws_sdk_sqs::Client::get_queue_attributes).match_requests(move |r| r.queue_url() == Some(url)).then_output(
+        move || {
+            let mut out = GetQueueAttributesOutput::builder();
+            for (name, value) in attributes {
+                out = out.attributes(QueueAttributeName::from(*name), *value);
+            }
+            out.build()
+        },
+    )
+}
+
+/// AWS answers a queue's attributes as strings, and leaves out a policy or redrive policy that is not set. A redrive
+/// policy set with `"maxReceiveCount": "3"` (SQS takes a string too) is the same policy; a dead-letter queue has
+/// neither policy nor redrive policy, and that is in sync.
+#[tokio::test]
+async fn queue_attributes_as_aws_answers_them_are_in_sync() {
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
+
+    let url = mock!(aws_sdk_sqs::Client::get_queue_url).then_compute_output(|r| {
+        let url = if r.queue_name() == Some("demo-dev-wav") { "https://sqs/wav" } else { "https://sqs/dlq" };
+        GetQueueUrlOutput::builder().queue_url(url).build()
+    });
+    let wav = queue_attributes(
+        "https://sqs/wav",
+        &[
+            ("MessageRetentionPeriod", "345600"),
+            ("SqsManagedSseEnabled", "true"),
+            (
+                "RedrivePolicy",
+                r#"{"deadLetterTargetArn":"arn:aws:sqs:us-west-1:123456789012:demo-dev-wav-dead-letter","maxReceiveCount":"3"}"#,
+            ),
+        ],
+    );
+    let dlq =
+        queue_attributes("https://sqs/dlq", &[("MessageRetentionPeriod", "1209600"), ("SqsManagedSseEnabled", "true")]);
+    let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+    let mut aws = Aws::from_sdk(sdk, REGION.into(), None);
+    aws.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&url, &wav, &dlq]);
+
+    let wanted: Vec<Expected> = workloads_expected()
+        .into_iter()
+        .filter(|e| {
+            matches!(&e.resource, Resource::Queue(_)) && e.property != "policy"
+                || e.resource == Resource::Queue("demo-dev-wav-dead-letter".into())
+        })
+        .collect();
+    assert_eq!(wanted.len(), 7, "{wanted:#?}");
+    let actual = read::read_all(&aws, &wanted).await.unwrap();
+    for (e, a) in wanted.into_iter().zip(actual) {
+        let finding = compare(e, a);
+        assert!(finding.ok(), "{finding}");
+    }
+}
+
+/// Reverting: the redrive policy is put back as SQS takes it, and where none is expected (a dead-letter queue given
+/// a policy or a redrive policy out of band) the attribute is removed with an empty value, as AWS documents for
+/// SetQueueAttributes (a `null` would be refused as a policy).
+#[tokio::test]
+async fn queue_reverts_set_the_redrive_policy_and_remove_with_empty_values() {
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
+    use aws_sdk_sqs::operation::set_queue_attributes::SetQueueAttributesOutput;
+    use aws_sdk_sqs::types::QueueAttributeName;
+
+    let url = mock!(aws_sdk_sqs::Client::get_queue_url).then_compute_output(|r| {
+        GetQueueUrlOutput::builder().queue_url(format!("https://sqs/{}", r.queue_name().unwrap())).build()
+    });
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let set = {
+        let sent = sent.clone();
+        mock!(aws_sdk_sqs::Client::set_queue_attributes)
+            .match_requests(move |r| {
+                let attributes = r.attributes().cloned().unwrap_or_default();
+                for (name, value) in attributes {
+                    sent.lock().unwrap().push((r.queue_url().unwrap_or_default().to_string(), name, value));
+                }
+                true
+            })
+            .then_output(|| SetQueueAttributesOutput::builder().build())
+    };
+    let sdk = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+    let mut aws = Aws::from_sdk(sdk, REGION.into(), None);
+    aws.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&url, &set]);
+
+    let expected = workloads_expected();
+    let queue = Resource::Queue("demo-dev-wav".into());
+    let dead_letter = Resource::Queue("demo-dev-wav-dead-letter".into());
+    let differs = |resource: &Resource, property: &'static str, actual: Value| Finding {
+        resource: resource.clone(),
+        property,
+        status: Status::Differs,
+        expected: expected_value(&expected, resource, property),
+        actual,
+        detail: None,
+        latency_ms: 0,
+    };
+    let findings = [
+        differs(&queue, "redrive", Value::Null),
+        differs(&queue, "retention", json!(60)),
+        differs(&dead_letter, "policy", json!({ "Version": "2012-10-17", "Statement": [] })),
+        differs(&dead_letter, "redrive", json!({ "dead_letter_queue": "arn:x", "max_receives": 1 })),
+    ];
+    let done = revert(&aws, &findings).await.unwrap();
+    assert_eq!(done.len(), 4, "{done:?}");
+    let sent = sent.lock().unwrap().clone();
+    let redrive: Value = serde_json::from_str(&sent[0].2).unwrap();
+    assert_eq!(
+        (sent[0].0.as_str(), &sent[0].1, redrive),
+        (
+            "https://sqs/demo-dev-wav",
+            &QueueAttributeName::RedrivePolicy,
+            json!({ "deadLetterTargetArn": "arn:aws:sqs:us-west-1:123456789012:demo-dev-wav-dead-letter", "maxReceiveCount": 3 })
+        )
+    );
+    assert_eq!(sent[1].1, QueueAttributeName::MessageRetentionPeriod);
+    assert_eq!(sent[1].2, "345600");
+    let removed: Vec<_> =
+        sent[2..].iter().map(|(url, name, value)| (url.as_str(), name.clone(), value.as_str())).collect();
+    assert_eq!(
+        removed,
+        [
+            ("https://sqs/demo-dev-wav-dead-letter", QueueAttributeName::Policy, ""),
+            ("https://sqs/demo-dev-wav-dead-letter", QueueAttributeName::RedrivePolicy, ""),
+        ]
+    );
+}

@@ -7,6 +7,8 @@ mod compare;
 pub mod desired;
 pub mod intrinsics;
 #[cfg(test)]
+mod key_lock_mock_tests;
+#[cfg(test)]
 mod mock_tests;
 pub mod policy;
 mod read;
@@ -41,6 +43,8 @@ pub enum Resource {
     Queue(String),
     /// An SNS topic, by ARN.
     Topic(String),
+    /// The bucket's own KMS key, by ARN (by alias while its ARN is unknown).
+    Key(String),
 }
 
 impl fmt::Display for Resource {
@@ -51,6 +55,7 @@ impl fmt::Display for Resource {
             Resource::Policy(n) => write!(f, "policy {}", n.rsplit('/').next().unwrap_or(n)),
             Resource::Queue(n) => write!(f, "queue {n}"),
             Resource::Topic(n) => write!(f, "topic {}", n.rsplit(':').next().unwrap_or(n)),
+            Resource::Key(n) => write!(f, "key {n}"),
         }
     }
 }
@@ -120,7 +125,24 @@ pub fn expected(
     region: &str,
     stack_tags: &BTreeMap<String, String>,
 ) -> Vec<Expected> {
-    let names = desired::names(&rendered.template_value, account, region);
+    expected_knowing(rendered, account, region, stack_tags, &BTreeMap::new())
+}
+
+/// [`expected`], knowing the ARNs of the KMS keys the stack created (by logical id), which no template tells: their
+/// ids are made by KMS. The template's parameters resolve to the values of `rendered` (the deployed ones).
+fn expected_knowing(
+    rendered: &Rendered,
+    account: &str,
+    region: &str,
+    stack_tags: &BTreeMap<String, String>,
+    keys: &BTreeMap<String, String>,
+) -> Vec<Expected> {
+    let mut names = desired::names(&rendered.template_value, account, region);
+    names.refs.extend(rendered.parameters.clone());
+    for (id, arn) in keys {
+        names.refs.insert(id.clone(), arn.rsplit('/').next().unwrap_or(arn).to_string());
+        names.arns.insert(id.clone(), arn.clone());
+    }
     let mut expected = desired::expected(&rendered.template_value, &names);
     desired::add_propagated_tags(&mut expected, stack_tags);
     expected
@@ -133,7 +155,8 @@ pub async fn check(
     account: &str,
     stack_tags: &BTreeMap<String, String>,
 ) -> Result<Vec<Finding>> {
-    let expected = expected(rendered, account, &aws.region, stack_tags);
+    let keys = read::key_arns(aws, &rendered.template_value).await?;
+    let expected = expected_knowing(rendered, account, &aws.region, stack_tags, &keys);
     let actual = read::read_all_timed(aws, &expected).await?;
     Ok(expected.into_iter().zip(actual).map(|(e, (a, latency_ms))| Finding { latency_ms, ..compare(e, a) }).collect())
 }
@@ -168,6 +191,23 @@ mod tests {
         let queue_policy = &find(&expected, "policy").value;
         assert!(queue_policy.to_string().contains("arn:aws:s3:::demo-dev-123456789012-us-west-1"), "{queue_policy}");
         assert!(!expected.iter().any(|e| e.value.to_string().contains("Fn::") || e.value.to_string().contains("${")));
+    }
+
+    /// The bucket policy names its bucket with `Fn::GetAtt DataBucket.Arn` and `${DataBucket.Arn}/*` (for static
+    /// rule engines): drift still expects the literal ARNs S3 stores, under the bucket.
+    #[test]
+    fn the_bucket_policy_is_expected_with_literal_arns() {
+        let expected = expected(&rendered(), "123456789012", "us-west-1", &BTreeMap::new());
+        let bucket = Resource::Bucket("demo-dev-123456789012-us-west-1".into());
+        let policy = expected.iter().find(|e| e.resource == bucket && e.property == "policy").unwrap();
+        let tls = policy.value["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s.to_string().contains("aws:SecureTransport"))
+            .unwrap();
+        let arn = "arn:aws:s3:::demo-dev-123456789012-us-west-1";
+        assert_eq!(tls["Resource"], json!([arn, format!("{arn}/*")]), "{tls}");
     }
 
     #[test]

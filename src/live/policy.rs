@@ -29,9 +29,23 @@ pub fn normalize(document: &Value) -> Value {
         Some(one) => vec![one.clone()],
         None => Vec::new(),
     };
-    let mut normalized: Vec<Value> = statements.iter().map(normalize_statement).collect();
+    // Keys in one order, so that the sort below (by text) does not depend on the order a source wrote them in.
+    let mut normalized: Vec<Value> = statements.iter().map(|s| sorted_keys(normalize_statement(s))).collect();
     normalized.sort_by_key(|s| s.to_string());
     json!({ "Version": document.get("Version").cloned().unwrap_or(Value::Null), "Statement": normalized })
+}
+
+/// `value` with the keys of every object in sorted order.
+fn sorted_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().map(|(k, v)| (k, sorted_keys(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
 }
 
 /// One statement in canonical form: no Sid; actions, resources, principals and condition values as sorted lists.
@@ -105,6 +119,22 @@ mod tests {
         assert_ne!(normalize(&a), normalize(&c));
         let (extra, missing) = statement_diff(&normalize(&a), &normalize(&c));
         assert_eq!((extra.len(), missing.len()), (1, 1));
+    }
+
+    /// Regression: statements were sorted by their text, which follows the order their keys were written in, so
+    /// two statements written in other key orders (a template's `Effect, Principal, ...`, IAM's alphabetical answer)
+    /// sorted differently and the same trust policy compared as differing.
+    #[test]
+    fn statements_compare_whatever_order_their_keys_were_written_in() {
+        let template = json!({ "Statement": [
+            { "Effect": "Allow", "Principal": { "AWS": "arn:aws:iam::1:root" }, "Action": "sts:AssumeRole" },
+            { "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole",
+              "Condition": { "StringEquals": { "aws:SourceAccount": "1" } } }]});
+        let iam = json!({ "Statement": [
+            { "Action": "sts:AssumeRole", "Condition": { "StringEquals": { "aws:SourceAccount": "1" } },
+              "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" } },
+            { "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": { "AWS": "arn:aws:iam::1:root" } }]});
+        assert_eq!(normalize(&template), normalize(&iam));
     }
 
     #[test]

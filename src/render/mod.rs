@@ -12,14 +12,19 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::ids::BUCKET_ID;
+use crate::ids::{BUCKET_ID, DEPLOYER_PARAMETER};
 
 mod access;
 mod bucket;
+mod key;
 mod notifications;
+pub mod resolve;
+mod trust;
 
 pub use access::{access_policy, entry_actions};
-pub use bucket::{LifecycleRuleContext, TransitionContext, deletion_policy, lifecycle_rules};
+pub use bucket::{LifecycleRuleContext, TransitionContext, deletion_policy, kms_key, lifecycle_rules, object_lock};
+pub use key::{ADMIN_ACTIONS, KeyUse, alias_name, key_policy, key_uses, principal_arns};
+pub use trust::source_conditions;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("stack.yaml", include_str!("../../templates/stack.yaml.tera")),
@@ -27,6 +32,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("access.yaml", include_str!("../../templates/access.yaml.tera")),
     ("notifications.yaml", include_str!("../../templates/notifications.yaml.tera")),
     ("outputs.yaml", include_str!("../../templates/outputs.yaml.tera")),
+    ("key.yaml", include_str!("../../templates/key.yaml.tera")),
+    ("key-policy.json", include_str!("../../policies/key-policy.json.tera")),
     ("bucket-policy.json", include_str!("../../policies/bucket-policy.json.tera")),
     ("access-policy.json", include_str!("../../policies/access-policy.json.tera")),
     ("trust-policy.json", include_str!("../../policies/trust-policy.json.tera")),
@@ -76,6 +83,18 @@ pub fn sub(s: &str) -> Value {
     if s.contains("${") { json!({ "Fn::Sub": s }) } else { Value::String(s.to_string()) }
 }
 
+/// The bucket and its objects as the bucket policy names them: `Fn::GetAtt` of the bucket's ARN, not the ARN built
+/// from the name that the queue and topic policies use ([`bucket::arn_string`]), so that static rule engines
+/// (cfn-guard, checkov) see which bucket the policy protects. The bucket policy depends on the bucket anyway
+/// (`Bucket: Ref`), so this adds no dependency; the policies of queues and topics, which the bucket depends on,
+/// keep the name-built ARN.
+fn bucket_policy_resources() -> Value {
+    json!({
+        "bucket_arn": { "Fn::GetAtt": [BUCKET_ID, "Arn"] },
+        "objects_arn": { "Fn::Sub": format!("${{{BUCKET_ID}.Arn}}/*") },
+    })
+}
+
 /// What `render` produces: the template text and the documents it embeds, by name.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -86,11 +105,46 @@ pub struct Rendered {
     pub policies: BTreeMap<String, Value>,
     /// Stack policy for protected envs.
     pub stack_policy: Option<String>,
+    /// The values of the template's parameters (its `DeployerArn`), given where the stack is deployed or read:
+    /// empty when rendered offline.
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl Rendered {
+    /// Whether the template declares the parameter `name`.
+    pub fn declares(&self, name: &str) -> bool {
+        self.template_value.pointer(&format!("/Parameters/{name}")).is_some()
+    }
+
+    /// Whether the template names the deploying principal (and needs its ARN to be deployed).
+    pub fn names_deployer(&self) -> bool {
+        self.declares(DEPLOYER_PARAMETER)
+    }
+
+    /// This render with the parameter values of a deployed stack (or of a deploy), for the parameters the template
+    /// declares.
+    pub fn with_parameters(&self, values: &BTreeMap<String, String>) -> Rendered {
+        let parameters = values.iter().filter(|(k, _)| self.declares(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        Rendered { parameters, ..self.clone() }
+    }
+}
+
+/// A template parameter: its name and description, and the pattern CloudFormation checks its value against.
+#[derive(Serialize)]
+struct Parameter {
+    name: &'static str,
+    description: &'static str,
+    pattern: &'static str,
 }
 
 #[derive(Serialize)]
 struct StackContext {
     description: String,
+    parameters: Vec<Parameter>,
+    key: Option<key::KeyContext>,
+    /// The key that encrypts the queues and topics the stack creates (`bucket.encrypt_notifications`); None: SQS's
+    /// own encryption for queues, none for topics.
+    notifications_key: Option<Value>,
     bucket: bucket::BucketContext,
     bucket_arn: Value,
     bucket_policy: String,
@@ -123,14 +177,14 @@ struct Output {
 /// Renders the whole stack for `config`.
 pub fn render(config: &Config) -> Result<Rendered> {
     let bucket_arn = bucket::arn_string(config);
-    let mut collected = Collected { policies: BTreeMap::new(), outputs: bucket::outputs() };
-    let bucket_policy = render_policy(
-        "bucket-policy.json",
-        &json!({ "bucket_arn": sub(&bucket_arn), "objects_arn": sub(&format!("{bucket_arn}/*")) }),
-    )?;
+    let mut collected = Collected { policies: BTreeMap::new(), outputs: bucket::outputs(config) };
+    let mut bucket_policy_context = bucket_policy_resources();
+    bucket_policy_context["encryption"] = serde_json::to_value(bucket::encryption_denials(config))?;
+    let bucket_policy = render_policy("bucket-policy.json", &bucket_policy_context)?;
     collected.policies.insert("bucket-policy.json".to_string(), bucket_policy.clone());
     let access = access::contexts(config, &mut collected)?;
     let notifications = notifications::contexts(config, &bucket_arn, &mut collected)?;
+    let key = key::context(config, &mut collected)?;
     let context = StackContext {
         description: format!(
             "provision: data bucket stack {} (project {}, env {})",
@@ -138,6 +192,9 @@ pub fn render(config: &Config) -> Result<Rendered> {
             config.project,
             config.env
         ),
+        parameters: parameters(config),
+        key,
+        notifications_key: config.bucket.encrypt_notifications.then(|| kms_key(config)).flatten(),
         bucket: bucket::context(config, notifications.bucket),
         bucket_arn: sub(&bucket_arn),
         bucket_policy: pretty(&bucket_policy),
@@ -157,8 +214,29 @@ pub fn render(config: &Config) -> Result<Rendered> {
     } else {
         None
     };
-    Ok(Rendered { template, template_value, policies: collected.policies, stack_policy })
+    Ok(Rendered { template, template_value, policies: collected.policies, stack_policy, parameters: BTreeMap::new() })
 }
+
+/// The template's parameters: the deploying principal's ARN where roles trust it (`smoke.trust_deployer`) or the
+/// bucket's own key lets it use the key for the smoke test's probes.
+fn parameters(config: &Config) -> Vec<Parameter> {
+    let roles_trust_deployer = config.smoke.trust_deployer
+        && config.access.iter().any(|e| matches!(e.principal, crate::config::Principal::Service { .. }));
+    let key_names_deployer = config.bucket.encryption == crate::config::Encryption::Kms;
+    if !(roles_trust_deployer || key_names_deployer) {
+        return Vec::new();
+    }
+    vec![Parameter {
+        name: DEPLOYER_PARAMETER,
+        description: "The IAM principal that deploys the stack (set by provision from STS GetCallerIdentity)",
+        pattern: DEPLOYER_ARN_PATTERN,
+    }]
+}
+
+/// What the deploying principal's ARN looks like once resolved: the account root, a role (never a role session),
+/// a user, or a federated user.
+pub const DEPLOYER_ARN_PATTERN: &str =
+    "^arn:aws[a-z-]*:(iam::[0-9]{12}:(root|role/.+|user/.+)|sts::[0-9]{12}:federated-user/.+)$";
 
 #[cfg(test)]
 mod tests {

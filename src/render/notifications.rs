@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Collected, Output, pretty, render_policy, sub};
-use crate::config::{Config, Target};
+use crate::config::{Config, Notification, Target};
 use crate::ids::pascal;
 
 #[derive(Serialize)]
@@ -22,6 +22,56 @@ pub(super) struct TargetContext {
     pub(super) policy_logical_id: String,
     pub(super) name: String,
     pub(super) policy: String,
+    /// A created queue's retention and dead-letter queue (None for a topic).
+    pub(super) queue: Option<QueueContext>,
+}
+
+/// A created queue's own settings: how long it keeps messages, and where they go after `max_receives` receives.
+#[derive(Serialize)]
+pub(super) struct QueueContext {
+    pub(super) retention_seconds: u32,
+    /// `RedrivePolicy`: `{deadLetterTargetArn, maxReceiveCount}`.
+    pub(super) redrive_policy: Value,
+    pub(super) dead_letter: DeadLetterContext,
+}
+
+/// The dead-letter queue of a created queue: encrypted like it, keeping messages longest.
+#[derive(Serialize)]
+pub(super) struct DeadLetterContext {
+    pub(super) logical_id: String,
+    pub(super) name: String,
+    pub(super) retention_seconds: u32,
+}
+
+const SECONDS_PER_DAY: u32 = 86_400;
+
+/// The settings of the queue created for notification `n` (None for another target), with its dead-letter queue's
+/// outputs.
+fn queue_context(config: &Config, n: &Notification, outputs: &mut Vec<Output>) -> Option<QueueContext> {
+    let settings = n.queue?;
+    let logical_id = format!("{}DeadLetterQueue", pascal(&n.name));
+    outputs.push(Output {
+        name: format!("{logical_id}Url"),
+        description: format!("URL of the dead-letter queue for notification {}", n.name),
+        value: json!({ "Ref": logical_id }),
+    });
+    outputs.push(Output {
+        name: format!("{logical_id}Arn"),
+        description: format!("ARN of the dead-letter queue for notification {}", n.name),
+        value: json!({ "Fn::GetAtt": [logical_id, "Arn"] }),
+    });
+    Some(QueueContext {
+        retention_seconds: settings.retention_days * SECONDS_PER_DAY,
+        redrive_policy: json!({
+            "deadLetterTargetArn": { "Fn::GetAtt": [logical_id, "Arn"] },
+            "maxReceiveCount": settings.max_receives,
+        }),
+        dead_letter: DeadLetterContext {
+            logical_id,
+            name: config.dead_letter_queue_name(&n.name),
+            retention_seconds: settings.dead_letter_retention_days * SECONDS_PER_DAY,
+        },
+    })
 }
 
 #[derive(Serialize)]
@@ -87,11 +137,13 @@ pub(super) fn contexts(config: &Config, bucket_arn: &str, collected: &mut Collec
                 collected.policies.insert(format!("{kind}-{}.json", n.name), policy.clone());
                 let policy_logical_id = format!("{logical_id}Policy");
                 depends_on.push(policy_logical_id.clone());
+                let queue = if is_queue { queue_context(config, n, &mut collected.outputs) } else { None };
                 let context = TargetContext {
                     logical_id: logical_id.clone(),
                     policy_logical_id,
                     name: config.target_name(&n.name),
                     policy: pretty(&policy),
+                    queue,
                 };
                 if is_queue {
                     collected.outputs.push(Output {
@@ -141,4 +193,62 @@ pub(super) fn contexts(config: &Config, bucket_arn: &str, collected: &mut Collec
         lambda_permissions,
         bucket: BucketNotifications { depends_on, queue_configs, topic_configs, lambda_configs, eventbridge },
     })
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use crate::render::render;
+
+    fn template(notification: &str) -> serde_json::Value {
+        let src = format!("project: demo\nregion: us-west-1\nnotifications:\n  new-recording:\n{notification}");
+        let config = crate::config::parse(&src, Path::new("t.yaml"), "dev", None).unwrap();
+        render(&config).unwrap().template_value
+    }
+
+    /// Issue 12.2: a failing or stopped consumer silently lost recordings' events (SQS's 4 days, then gone, and a
+    /// message that failed forever was received forever). Each created queue now has a dead-letter queue, encrypted
+    /// like it and keeping messages 14 days (a message keeps its first enqueue time there), and explicit retention.
+    #[test]
+    fn a_queue_has_a_dead_letter_queue_and_explicit_retention() {
+        let t = template("    suffix: .wav\n    target: queue\n");
+        let resources = &t["Resources"];
+        assert_eq!(
+            resources["NewRecordingDeadLetterQueue"],
+            json!({ "Type": "AWS::SQS::Queue", "Properties": {
+                "QueueName": "demo-dev-new-recording-dead-letter",
+                "MessageRetentionPeriod": 1_209_600,
+                "SqsManagedSseEnabled": true,
+            } })
+        );
+        let queue = &resources["NewRecordingQueue"]["Properties"];
+        assert_eq!(queue["MessageRetentionPeriod"], 345_600);
+        assert_eq!(
+            queue["RedrivePolicy"],
+            json!({ "deadLetterTargetArn": { "Fn::GetAtt": ["NewRecordingDeadLetterQueue", "Arn"] }, "maxReceiveCount": 5 })
+        );
+        assert_eq!(queue["SqsManagedSseEnabled"], true);
+        // S3 sends to the queue only: the dead-letter queue has no policy.
+        let policies = resources.as_object().unwrap().values().filter(|r| r["Type"] == "AWS::SQS::QueuePolicy");
+        assert_eq!(policies.count(), 1);
+        for output in ["NewRecordingDeadLetterQueueUrl", "NewRecordingDeadLetterQueueArn"] {
+            assert!(t["Outputs"].get(output).is_some(), "{output}");
+        }
+
+        let t = template("    target: queue\n    max_receives: 3\n    retention_days: 14\n");
+        let queue = &t["Resources"]["NewRecordingQueue"]["Properties"];
+        assert_eq!(
+            (queue["MessageRetentionPeriod"].clone(), queue["RedrivePolicy"]["maxReceiveCount"].clone()),
+            (json!(1_209_600), json!(3))
+        );
+    }
+
+    #[test]
+    fn a_topic_has_no_dead_letter_queue() {
+        let t = template("    target: topic\n");
+        assert!(!t.to_string().contains("DeadLetter"), "{t:#}");
+    }
 }

@@ -127,6 +127,7 @@ pub(super) async fn assume_roles(ctx: &Ctx<'_>) -> Roles {
                     .map(|credentials| Session {
                         role_arn: arn.clone(),
                         s3: ctx.clients.s3_as(Some(credentials.clone()), None),
+                        sqs: ctx.clients.sqs_as(credentials.clone()),
                         s3_http: ctx.clients.s3_as(Some(credentials), Some(http)),
                     })
                     .map_err(|e| format!("cannot assume {arn}: {e} ({ASSUME_HINT})")),
@@ -360,7 +361,7 @@ async fn emulator_list_gap(ctx: &Ctx<'_>, role_arn: &str, prefix: &str) -> (bool
 }
 
 /// The principal of an entry that cannot be assumed, for the simulator.
-fn principal_arn(ctx: &Ctx<'_>, entry: &Access) -> Result<String, String> {
+pub(super) fn principal_arn(ctx: &Ctx<'_>, entry: &Access) -> Result<String, String> {
     match &entry.principal {
         Principal::Service { .. } => ctx
             .outputs
@@ -386,7 +387,7 @@ fn object_arn(ctx: &Ctx<'_>, key: &str) -> String {
     format!("{}/{key}", bucket_arn(ctx))
 }
 
-fn context(key: &str, value: &str, kind: ContextKeyTypeEnum) -> ContextEntry {
+pub(super) fn context(key: &str, value: &str, kind: ContextKeyTypeEnum) -> ContextEntry {
     ContextEntry::builder().context_key_name(key).context_key_values(value).context_key_type(kind).build()
 }
 
@@ -408,7 +409,7 @@ pub(super) enum Simulation {
 }
 
 /// SimulatePrincipalPolicy for `principal`: the decision of each (action, resource) pair.
-async fn simulate(
+pub(super) async fn simulate(
     ctx: &Ctx<'_>,
     principal: &str,
     actions: &[String],
@@ -521,6 +522,8 @@ pub(super) async fn simulate_entry(
         }
     }
     let mut rows = Vec::new();
+    // The principal's own policies, read once if the emulator's simulator gap needs them.
+    let mut documents = None;
     for place in places {
         for action in Action::ALL {
             let key = place.key(action);
@@ -532,11 +535,47 @@ pub(super) async fn simulate_entry(
                 .get(&lookup)
                 .cloned()
                 .unwrap_or_else(|| Observed::Error("the simulator gave no decision".to_string()));
-            let ok = observed == if expected(entry, action, &key) { Observed::Allow } else { Observed::Deny };
-            rows.push(row(entry, action, place, observed.label(), ok, Method::Simulated));
+            let want = expected(entry, action, &key);
+            let mut ok = observed == if want { Observed::Allow } else { Observed::Deny };
+            let mut note = None;
+            if !ok && !want && action == Action::List && observed == Observed::Allow && ctx.custom_iam {
+                if documents.is_none() {
+                    documents = Some(super::policy_eval::identity_policies(&ctx.clients.iam, principal).await);
+                }
+                if let Some(documents) = &documents {
+                    (ok, note) = simulator_condition_gap(ctx, documents, &place.dir);
+                }
+            }
+            let mut r = row(entry, action, place, observed.label(), ok, Method::Simulated);
+            r.note = note;
+            rows.push(r);
         }
     }
     rows
+}
+
+/// localemu's policy simulator (1.3.2) ignores `Condition` blocks and context entries, so it allows a
+/// prefix-scoped listing under any prefix. On a custom IAM endpoint such an "allow" where the entry grants no
+/// listing is accepted only when the principal's own policies (read from IAM: attached, inline, and its groups'),
+/// evaluated with the request's `s3:prefix`, do not allow it. On AWS the simulator's answer stands.
+fn simulator_condition_gap(
+    ctx: &Ctx<'_>,
+    documents: &Result<Vec<serde_json::Value>, String>,
+    prefix: &str,
+) -> (bool, Option<String>) {
+    let gap = "emulator gap: localemu's policy simulator ignores conditions (s3:prefix) and allows every listing \
+               that a policy grants under some prefix";
+    let request = super::policy_eval::Listing { bucket_arn: &bucket_arn(ctx), prefix };
+    let evaluated = documents.as_ref().map_err(String::clone).and_then(|d| super::policy_eval::allows(d, request));
+    match evaluated {
+        Ok(false) => {
+            (true, Some(format!("{gap}; the principal's policies, evaluated with s3:prefix {prefix}, deny it")))
+        }
+        Ok(true) => {
+            (false, Some(format!("{gap}; the principal's policies, evaluated with s3:prefix {prefix}, allow it too")))
+        }
+        Err(e) => (false, Some(format!("{gap}; the principal's policies could not be evaluated: {e}"))),
+    }
 }
 
 fn failed(entry: &Access, places: &[ProbeDir], error: &str) -> Vec<AccessRow> {
@@ -561,6 +600,7 @@ mod tests {
             principal: Principal::Service { service: "lambda.amazonaws.com".to_string() },
             verbs: verbs.iter().copied().collect::<BTreeSet<_>>(),
             prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+            managed_policies: Vec::new(),
         }
     }
 

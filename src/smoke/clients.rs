@@ -73,6 +73,11 @@ impl Clients {
         aws_sdk_s3::Client::from_conf(builder.build())
     }
 
+    /// An SQS client like the deployer's, signed with `credentials` (a consumer's role).
+    pub fn sqs_as(&self, credentials: Credentials) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(self.sqs.config().to_builder().credentials_provider(credentials).build())
+    }
+
     /// Assumes `role_arn`. AccessDenied is retried for `propagation` (a role created a moment ago may not be
     /// assumable everywhere yet on AWS).
     pub async fn assume(
@@ -122,6 +127,8 @@ pub(super) struct Session {
     pub s3: aws_sdk_s3::Client,
     /// Over plain HTTP ([`plain_http_endpoint`]).
     pub s3_http: aws_sdk_s3::Client,
+    /// SQS, over the configured endpoint: a queue's consumer receives and deletes as itself.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 /// The plain-HTTP form of the S3 endpoint: the configured endpoint with `http://` (an emulator serves both on

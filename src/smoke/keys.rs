@@ -9,6 +9,9 @@
 //!   there, so the probe namespace is repeated under each such prefix. This happens only for entries whose role the
 //!   deployer may assume (`smoke.trust_deployer`, never a protected env); elsewhere the policy simulator is asked
 //!   and nothing is written under an entry's prefix.
+//! - `<filter prefix><probe_prefix><run id>/notify/…` (e.g. `recordings/_probe/<run id>/notify/…`): the probe of a
+//!   notification whose prefix filter the probe prefix does not lie under. Its event can only be caused by a key
+//!   matching the filter, so the probe namespace is repeated under the filter's prefix, as for the access checks.
 //!
 //! The run id is unique per run, so no key of the workloads, and no key of another run, is ever touched; the
 //! cleanup deletes every version and delete marker under each of these prefixes.
@@ -73,9 +76,16 @@ impl Layout {
         )
     }
 
-    /// The probe of a notification: `<root>notify/<name>/probe<suffix>` (a suffix filter is matched by ending so).
-    pub fn notify_key(&self, notification: &str, suffix: &str) -> String {
-        format!("{}notify/{notification}/probe{suffix}", self.root)
+    /// The probe of a notification: `<namespace>notify/<name>/probe<suffix>`, in the run's namespace under the
+    /// filter's prefix ([`Layout::namespace_for`]); a suffix filter is matched by ending so.
+    pub fn notify_key(&self, filter_prefix: &str, notification: &str, suffix: &str) -> String {
+        format!("{}notify/{notification}/probe{suffix}", self.namespace_for(filter_prefix))
+    }
+
+    /// The run's namespace whose keys all start with `prefix`: the root when it lies under `prefix` already (an
+    /// empty prefix, or one the probe prefix starts with), otherwise the namespace repeated under `prefix`.
+    pub fn namespace_for(&self, prefix: &str) -> String {
+        if self.root.starts_with(prefix) { self.root.clone() } else { self.under(prefix) }
     }
 
     /// Where an entry's "inside" requests go: `<entry prefix><probe_prefix><run id>/<entry>/`.
@@ -185,7 +195,14 @@ mod tests {
         let layout = Layout::new("_probe/", "R1");
         let key = layout.object_key(datetime!(2026-03-04 05:06:07 UTC));
         assert_eq!(key, "_probe/R1/year=2026/month=03/day=04/R1.json.gz");
-        assert_eq!(layout.notify_key("new-recording", ".wav"), "_probe/R1/notify/new-recording/probe.wav");
+        assert_eq!(layout.notify_key("", "new-recording", ".wav"), "_probe/R1/notify/new-recording/probe.wav");
+        // A filter prefix the root lies under is matched from the root; any other from the namespace under it.
+        assert_eq!(layout.notify_key("_pro", "n", ""), "_probe/R1/notify/n/probe");
+        assert_eq!(
+            layout.notify_key("AC0123/", "new-recording", ".wav"),
+            "AC0123/_probe/R1/notify/new-recording/probe.wav"
+        );
+        assert_eq!(layout.namespace_for("recordings/"), "recordings/_probe/R1/");
         assert_eq!(layout.inside("calls/", "writer"), "calls/_probe/R1/writer/");
         assert_eq!(layout.outside("writer"), "_probe/R1/access/writer/");
         for key in [

@@ -69,6 +69,7 @@ fn aws(s3: aws_sdk_s3::Client, iam: aws_sdk_iam::Client) -> Aws {
         sts: aws_sdk_sts::Client::new(&sdk),
         sqs: aws_sdk_sqs::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),
+        kms: aws_sdk_kms::Client::new(&sdk),
         s3,
         iam,
         sdk,
@@ -91,6 +92,12 @@ fn grants() -> Grants {
 /// A simulator evaluating each (action, resource) pair against `grants`, as IAM would: ListBucket by the
 /// `s3:prefix` of the request context, objects by their key. It records every request.
 fn simulator(grants: Grants, seen: Arc<Mutex<Vec<SimulatePrincipalPolicyInput>>>) -> Rule {
+    simulator_with(grants, seen, true)
+}
+
+/// A simulator that evaluates conditions (as IAM does) or ignores them (as localemu 1.3.2 does: a ListBucket
+/// granted under a prefix is then allowed under any prefix).
+fn simulator_with(grants: Grants, seen: Arc<Mutex<Vec<SimulatePrincipalPolicyInput>>>, conditions: bool) -> Rule {
     mock!(aws_sdk_iam::Client::simulate_principal_policy).then_compute_output(move |input| {
         seen.lock().unwrap().push(input.clone());
         let (actions, prefix) = grants.get(input.policy_source_arn().unwrap_or_default()).cloned().unwrap_or_default();
@@ -104,7 +111,7 @@ fn simulator(grants: Grants, seen: Arc<Mutex<Vec<SimulatePrincipalPolicyInput>>>
             for resource in input.resource_arns() {
                 let key = resource.strip_prefix(&format!("arn:aws:s3:::{BUCKET}/"));
                 let within = match (action.as_str(), key, &listed) {
-                    ("s3:ListBucket", None, Some(listed)) => listed.starts_with(prefix),
+                    ("s3:ListBucket", None, Some(listed)) => !conditions || listed.starts_with(prefix),
                     (_, Some(key), _) => key.starts_with(prefix),
                     _ => false,
                 };
@@ -150,6 +157,7 @@ fn ctx<'a>(
         partition: "aws".to_string(),
         layout: Layout::new(&config.smoke.probe_prefix, &options.run_id),
         s3_endpoint: None,
+        custom_iam: false,
         region: "us-west-1".to_string(),
     }
 }
@@ -159,9 +167,125 @@ fn options() -> ProbeOptions {
 }
 
 async fn least_privilege_with(aws: &Aws) -> (Vec<Check>, Vec<AccessRow>) {
+    least_privilege_at(aws, false).await
+}
+
+/// Probe 5 with IAM on AWS (`custom_iam` false) or on a custom endpoint such as the emulator.
+async fn least_privilege_at(aws: &Aws, custom_iam: bool) -> (Vec<Check>, Vec<AccessRow>) {
     let (config, outputs, options) = (config(), outputs(), options());
     let (printer, _, _) = Printer::capture(Format::Text);
-    access::least_privilege(&ctx(aws, &config, &outputs, &printer, &options), &Roles::new()).await
+    let mut ctx = ctx(aws, &config, &outputs, &printer, &options);
+    ctx.custom_iam = custom_iam;
+    access::least_privilege(&ctx, &Roles::new()).await
+}
+
+/// The analysts role's policy as the tool renders it (ListBucket only with `s3:prefix` under `sessions/`), and as
+/// IAM returns it: URL-encoded.
+const ANALYSTS_POLICY: &str = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C\
+    %22Action%22%3A%5B%22s3%3AGetObject%22%2C%22s3%3AGetObjectVersion%22%5D%2C%22Resource%22%3A%5B%22arn%3Aaws%3As3%3A%3A%3A\
+    demo-prod-123456789012-us-west-1%2Fsessions%2F%2A%22%5D%7D%2C%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AListBucket\
+    %22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ademo-prod-123456789012-us-west-1%22%2C%22Condition%22%3A%7B%22StringLike\
+    %22%3A%7B%22s3%3Aprefix%22%3A%5B%22sessions%2F%2A%22%5D%7D%7D%7D%5D%7D";
+
+/// IAM's answers about the analysts role's policies: its own (attached), and `extra` attached besides.
+fn analysts_policies(extra: Option<&'static str>) -> Vec<Rule> {
+    use aws_sdk_iam::operation::get_policy::GetPolicyOutput;
+    use aws_sdk_iam::operation::get_policy_version::GetPolicyVersionOutput;
+    use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+    use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
+    use aws_sdk_iam::types::{AttachedPolicy, Policy, PolicyVersion};
+
+    let ours = "arn:aws:iam::123456789012:policy/demo-prod-analysts";
+    let theirs = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    vec![
+        mock!(aws_sdk_iam::Client::list_attached_role_policies)
+            .match_requests(|r| r.role_name() == Some("analysts"))
+            .then_output(move || {
+                let mut out = ListAttachedRolePoliciesOutput::builder()
+                    .attached_policies(AttachedPolicy::builder().policy_arn(ours).build());
+                if extra.is_some() {
+                    out = out.attached_policies(AttachedPolicy::builder().policy_arn(theirs).build());
+                }
+                out.is_truncated(false).build()
+            }),
+        mock!(aws_sdk_iam::Client::list_role_policies)
+            .then_output(|| ListRolePoliciesOutput::builder().set_policy_names(Some(vec![])).build().unwrap()),
+        mock!(aws_sdk_iam::Client::get_policy).then_compute_output(|r| {
+            GetPolicyOutput::builder()
+                .policy(Policy::builder().arn(r.policy_arn().unwrap_or_default()).default_version_id("v1").build())
+                .build()
+        }),
+        mock!(aws_sdk_iam::Client::get_policy_version).then_compute_output(move |r| {
+            let document = if r.policy_arn() == Some(ours) { ANALYSTS_POLICY } else { extra.unwrap_or_default() };
+            GetPolicyVersionOutput::builder()
+                .policy_version(PolicyVersion::builder().document(document).build())
+                .build()
+        }),
+    ]
+}
+
+/// On AWS the simulator's answer stands: a listing outside the entry's prefixes that it allows fails its row, and
+/// the principal's policies are not read to explain it away (the emulator's gap is not assumed on AWS).
+#[tokio::test]
+async fn on_aws_a_listing_the_simulator_allows_outside_the_prefixes_fails() {
+    let policies = analysts_policies(None);
+    let mut rules = vec![simulator_with(grants(), Arc::default(), false)];
+    rules.extend(policies.iter().cloned());
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &rules);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&bucket_policy_rule()]);
+    let (checks, rows) = least_privilege_at(&aws(s3, iam), false).await;
+
+    let failed: Vec<&AccessRow> = rows.iter().filter(|r| !r.ok).collect();
+    assert_eq!(failed.len(), 1, "{rows:#?}");
+    assert_eq!(
+        (failed[0].entry.as_str(), failed[0].action.as_str(), failed[0].scope, failed[0].observed.as_str()),
+        ("analysts", "ListBucket", Scope::Outside, "allow")
+    );
+    assert_eq!(failed[0].note, None);
+    let analysts = checks.iter().find(|c| c.name == "access analysts").unwrap();
+    assert!(!analysts.ok, "{analysts:?}");
+    assert!(policies.iter().all(|rule| rule.num_calls() == 0), "no policy read on AWS");
+}
+
+/// Regression: the prod-shaped config failed its analysts ListBucket row on every emulator run, because localemu's
+/// simulator ignores the `s3:prefix` condition. On a custom IAM endpoint that "allow" is accepted when the
+/// principal's own policies, evaluated with the prefix, deny the listing; the row says so.
+#[tokio::test]
+async fn on_an_emulator_the_simulator_condition_gap_is_checked_against_the_principal_policies() {
+    let policies = analysts_policies(None);
+    let mut rules = vec![simulator_with(grants(), Arc::default(), false)];
+    rules.extend(policies.iter().cloned());
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &rules);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&bucket_policy_rule()]);
+    let (checks, rows) = least_privilege_at(&aws(s3, iam), true).await;
+
+    assert!(checks.iter().all(|c| c.ok && !c.skipped), "{checks:#?}");
+    assert!(rows.iter().all(|r| r.ok), "{rows:#?}");
+    let outside = rows.iter().find(|r| r.entry == "analysts" && r.action == "ListBucket" && r.scope == Scope::Outside);
+    let note = outside.unwrap().note.as_deref().unwrap_or_default();
+    assert!(note.starts_with("emulator gap: localemu's policy simulator ignores conditions"), "{note}");
+    assert!(note.ends_with("evaluated with s3:prefix _probe/R1/access/analysts/, deny it"), "{note}");
+    assert_eq!(rows.iter().filter(|r| r.note.is_some()).count(), 1, "only the row the gap concerns");
+}
+
+/// The gap is not a pass: a policy attached besides the entry's that lets the principal list everything fails
+/// the row on the emulator too.
+#[tokio::test]
+async fn on_an_emulator_another_policy_that_lists_everything_still_fails() {
+    let read_only =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}]}"#;
+    let policies = analysts_policies(Some(read_only));
+    let mut rules = vec![simulator_with(grants(), Arc::default(), false)];
+    rules.extend(policies.iter().cloned());
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, &rules);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&bucket_policy_rule()]);
+    let (checks, rows) = least_privilege_at(&aws(s3, iam), true).await;
+
+    let failed: Vec<&AccessRow> = rows.iter().filter(|r| !r.ok).collect();
+    assert_eq!(failed.len(), 1, "{rows:#?}");
+    let note = failed[0].note.as_deref().unwrap_or_default();
+    assert!(note.ends_with("evaluated with s3:prefix _probe/R1/access/analysts/, allow it too"), "{note}");
+    assert!(!checks.iter().find(|c| c.name == "access analysts").unwrap().ok);
 }
 
 #[tokio::test]
@@ -335,7 +459,7 @@ async fn an_over_limit_receive_is_polled_again_while_waiting_for_the_notificatio
     use aws_sdk_sqs::types::Message;
 
     let (config, outputs, options) = (config(), outputs(), options());
-    let key = Layout::new(&config.smoke.probe_prefix, &options.run_id).notify_key("new-recording", ".wav");
+    let key = Layout::new(&config.smoke.probe_prefix, &options.run_id).notify_key("", "new-recording", ".wav");
     let body = serde_json::json!({ "Records": [{
         "eventName": "ObjectCreated:Put",
         "s3": { "bucket": { "name": BUCKET }, "object": { "key": key } },
@@ -354,8 +478,8 @@ async fn an_over_limit_receive_is_polled_again_while_waiting_for_the_notificatio
     let (printer, _, _) = Printer::capture(Format::Text);
     let ctx = ctx(&aws, &config, &outputs, &printer, &options);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let found = notify::wait_for(&ctx, "https://sqs/q", &key, "ObjectCreated", deadline).await;
-    assert_eq!(found, Ok(true));
+    let found = notify::wait_for(&ctx, &ctx.clients.sqs, "https://sqs/q", &key, "ObjectCreated", deadline, false).await;
+    assert_eq!(found.map(|r| r.found), Ok(true));
     assert_eq!(receive.num_calls(), 3);
 }
 
@@ -406,4 +530,220 @@ async fn earlier_runs_namespaces_are_found_and_what_is_left_is_counted() {
     assert_eq!(cleanup::count_left(&s3, BUCKET, &stale).await, Some(11));
     let stopped = Cleanup { left: None, stopped: true, ..Cleanup::default() };
     assert_eq!(stopped.left_text(), "an unknown number of versions");
+}
+
+const QUEUE_ARN: &str = "arn:aws:sqs:us-west-1:123456789012:demo-prod-new-recording";
+const QUEUE_URL: &str = "https://sqs.us-west-1.amazonaws.com/123456789012/demo-prod-new-recording";
+
+/// The protected config with a queue notification whose consumer is the created transcriber role.
+fn consumer_config(env: &str) -> Config {
+    let src = format!(
+        "{}  transcriber:\n    principal: {{ service: ecs-tasks.amazonaws.com }}\n    allow: [read]\n    \
+         prefixes: [AC0123/]\nnotifications:\n  new-recording:\n    prefix: AC0123/\n    suffix: .wav\n    \
+         target: queue\n    consumers: [transcriber]\n",
+        r#"project: demo
+region: us-west-1
+account: "123456789012"
+protected: true
+access:
+  writer:
+    principal: { service: lambda.amazonaws.com }
+    allow: [write, read]
+    prefixes: [calls/]
+"#
+    );
+    let src = if env == "prod" {
+        src
+    } else {
+        src.replace("protected: true", "ephemeral: true") + "smoke:\n  trust_deployer: true\n"
+    };
+    crate::config::parse(&src, Path::new("x.yaml"), env, None).unwrap()
+}
+
+fn consumer_outputs() -> BTreeMap<String, String> {
+    let mut outputs = outputs();
+    outputs.insert("TranscriberRoleArn".into(), "arn:aws:iam::123456789012:role/demo-prod-transcriber".into());
+    outputs.insert("NewRecordingQueueArn".into(), QUEUE_ARN.into());
+    outputs.insert("NewRecordingQueueUrl".into(), QUEUE_URL.into());
+    outputs
+}
+
+/// A simulator granting the consume actions on the queue to `consumer` only.
+fn queue_simulator(consumer: &'static str) -> Rule {
+    mock!(aws_sdk_iam::Client::simulate_principal_policy).then_compute_output(move |input| {
+        let mut out = SimulatePrincipalPolicyOutput::builder().is_truncated(false);
+        for action in input.action_names() {
+            for resource in input.resource_arns() {
+                let allowed = input.policy_source_arn() == Some(consumer)
+                    && crate::config::QUEUE_CONSUMER_ACTIONS.contains(&action.as_str())
+                    && resource == QUEUE_ARN;
+                let decision = if allowed {
+                    PolicyEvaluationDecisionType::Allowed
+                } else {
+                    PolicyEvaluationDecisionType::ImplicitDeny
+                };
+                out = out.evaluation_results(
+                    EvaluationResult::builder()
+                        .eval_action_name(action)
+                        .eval_resource_name(resource)
+                        .eval_decision(decision)
+                        .build()
+                        .unwrap(),
+                );
+            }
+        }
+        out.build()
+    })
+}
+
+/// Where the deployer may not assume the consumer's role (a protected env), the simulator answers on the queue's
+/// ARN: the consumer's five actions allowed, another entry's denied; a consumer without its grant fails.
+#[tokio::test]
+async fn a_consumer_that_cannot_be_assumed_is_simulated_on_its_queue() {
+    let (config, outputs, options) = (consumer_config("prod"), consumer_outputs(), options());
+    let (printer, _, _) = Printer::capture(Format::Text);
+    for (consumer, ok) in
+        [("arn:aws:iam::123456789012:role/demo-prod-transcriber", true), ("arn:aws:iam::123456789012:role/x", false)]
+    {
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&queue_simulator(consumer)]);
+        let aws = aws(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&bucket_policy_rule()]), iam);
+        let ctx = ctx(&aws, &config, &outputs, &printer, &options);
+        let (checks, rows) = queues::consumers(&ctx, &Roles::new(), &[]).await;
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].name, "consumers new-recording");
+        assert_eq!(checks[0].ok, ok, "{checks:#?}");
+        assert_eq!(rows.len(), 10);
+        assert!(rows.iter().all(|r| r.method == Method::Simulated && r.key == QUEUE_ARN));
+        let summary: Vec<String> =
+            rows.iter().map(|r| format!("{} {} {} {}", r.entry, r.action, r.observed, r.ok)).collect();
+        let consumer_ok = if ok { "allow true" } else { "deny false" };
+        assert_eq!(
+            summary,
+            [
+                format!("transcriber GetQueueUrl {consumer_ok}"),
+                format!("transcriber GetQueueAttributes {consumer_ok}"),
+                format!("transcriber ReceiveMessage {consumer_ok}"),
+                format!("transcriber ChangeMessageVisibility {consumer_ok}"),
+                format!("transcriber DeleteMessage {consumer_ok}"),
+                "writer GetQueueUrl deny true".to_string(),
+                "writer GetQueueAttributes deny true".to_string(),
+                "writer ReceiveMessage deny true".to_string(),
+                "writer ChangeMessageVisibility deny true".to_string(),
+                "writer DeleteMessage deny true".to_string(),
+            ]
+        );
+    }
+}
+
+/// The consumer's session, with an SQS client from `rules`.
+fn consumer_session(sqs: aws_sdk_sqs::Client) -> clients::Session {
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&bucket_policy_rule()]);
+    clients::Session {
+        role_arn: "arn:aws:iam::123456789012:role/demo-test-transcriber".into(),
+        s3: s3.clone(),
+        s3_http: s3,
+        sqs,
+    }
+}
+
+/// Where the deployer may assume the consumer's role (test and local envs), the notification check receives the
+/// probe's event, extends its visibility and deletes it as the consumer, never as the deployer; what it was allowed
+/// to do is handed to the access matrix. A consumer denied ReceiveMessage fails the check, and its row says so.
+#[tokio::test]
+async fn the_notification_check_receives_and_deletes_as_the_consumer() {
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOutput;
+    use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
+    use aws_sdk_sqs::operation::receive_message::{ReceiveMessageError, ReceiveMessageOutput};
+    use aws_sdk_sqs::types::Message;
+
+    let (config, outputs, options) = (consumer_config("test"), consumer_outputs(), options());
+    let key = Layout::new(&config.smoke.probe_prefix, &options.run_id).notify_key("AC0123/", "new-recording", ".wav");
+    assert_eq!(key, "AC0123/_probe/R1/notify/new-recording/probe.wav");
+    // As S3 sends it: URL-encoded.
+    let body = serde_json::json!({ "Records": [{
+        "eventName": "ObjectCreated:Put",
+        "s3": { "bucket": { "name": BUCKET }, "object": { "key": key } },
+    }] })
+    .to_string();
+    let put = mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build());
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&put, &bucket_policy_rule()]);
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&queue_simulator("none")]);
+    let deployer_receive =
+        mock!(aws_sdk_sqs::Client::receive_message).then_output(|| ReceiveMessageOutput::builder().build());
+    let mut aws = aws(s3, iam);
+    aws.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&deployer_receive]);
+    let (printer, _, _) = Printer::capture(Format::Text);
+    let ctx = ctx(&aws, &config, &outputs, &printer, &options);
+
+    let receive = mock!(aws_sdk_sqs::Client::receive_message)
+        .match_requests(|r| r.queue_url() == Some(QUEUE_URL))
+        .then_output(move || {
+            ReceiveMessageOutput::builder()
+                .messages(Message::builder().body(body.clone()).receipt_handle("h1").build())
+                .build()
+        });
+    let extend = mock!(aws_sdk_sqs::Client::change_message_visibility)
+        .match_requests(|r| r.receipt_handle() == Some("h1"))
+        .then_output(|| ChangeMessageVisibilityOutput::builder().build());
+    let delete = mock!(aws_sdk_sqs::Client::delete_message)
+        .match_requests(|r| r.receipt_handle() == Some("h1"))
+        .then_output(|| DeleteMessageOutput::builder().build());
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&receive, &extend, &delete]);
+    let roles = Roles::from([("transcriber".to_string(), Ok(consumer_session(sqs)))]);
+    let (checks, seen) = notify::notifications(&ctx, &roles).await;
+    assert!(checks[0].ok, "{checks:#?}");
+    assert!(checks[0].observed.ends_with("received as its consumer transcriber and deleted"), "{}", checks[0].observed);
+    assert_eq!((receive.num_calls(), extend.num_calls(), delete.num_calls()), (1, 1, 1));
+    assert_eq!(deployer_receive.num_calls(), 0, "never received as the deployer");
+    assert_eq!(
+        seen,
+        [notify::AsConsumer {
+            notification: "new-recording".into(),
+            entry: "transcriber".into(),
+            receive: Observed::Allow,
+            change_visibility: Some(Observed::Allow),
+            delete: Some(Observed::Allow),
+        }]
+    );
+
+    // Without its grant: ReceiveMessage is denied to the consumer; the check fails at once, the row shows it.
+    let denied = mock!(aws_sdk_sqs::Client::receive_message).then_error(|| {
+        ReceiveMessageError::generic(ErrorMetadata::builder().code("AccessDenied").message("not authorized").build())
+    });
+    // SQS answers GetQueueUrl without permission as if the queue did not exist (its docs say so): a denial here.
+    let no_url = mock!(aws_sdk_sqs::Client::get_queue_url).then_error(|| {
+        aws_sdk_sqs::operation::get_queue_url::GetQueueUrlError::generic(
+            ErrorMetadata::builder().code("AWS.SimpleQueueService.NonExistentQueue").build(),
+        )
+    });
+    let no_attributes = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_error(|| {
+        aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError::generic(
+            ErrorMetadata::builder().code("AccessDenied").build(),
+        )
+    });
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&denied, &no_url, &no_attributes]);
+    let roles = Roles::from([("transcriber".to_string(), Ok(consumer_session(sqs)))]);
+    let (checks, seen) = notify::notifications(&ctx, &roles).await;
+    assert!(!checks[0].ok);
+    assert!(checks[0].observed.contains("AccessDenied"), "{}", checks[0].observed);
+    assert!(checks[0].observed.ends_with("received as its consumer transcriber"), "{}", checks[0].observed);
+    assert_eq!(seen[0].receive, Observed::Deny);
+    let rows = queues::consumers(&ctx, &roles, &seen).await.1;
+    let consumer_rows: Vec<String> = rows
+        .iter()
+        .filter(|r| r.entry == "transcriber")
+        .map(|r| format!("{} {} {:?} {}", r.action, r.observed, r.method, r.ok))
+        .collect();
+    assert_eq!(
+        consumer_rows,
+        [
+            "GetQueueUrl deny Request false",
+            "GetQueueAttributes deny Request false",
+            "ReceiveMessage deny Request false",
+            // No message arrived to act on: the simulator answers (here: no grant).
+            "ChangeMessageVisibility deny Simulated false",
+            "DeleteMessage deny Simulated false",
+        ]
+    );
 }

@@ -17,6 +17,8 @@ pub mod keys;
 mod mock_tests;
 mod notify;
 mod object;
+mod policy_eval;
+mod queues;
 pub mod report;
 mod transport;
 
@@ -225,6 +227,8 @@ struct Ctx<'a> {
     layout: Layout,
     /// S3's custom endpoint; None on AWS.
     s3_endpoint: Option<String>,
+    /// Whether IAM is reached through a custom endpoint (an emulator, whose policy simulator ignores conditions).
+    custom_iam: bool,
     region: String,
 }
 
@@ -285,6 +289,7 @@ pub async fn run_probes(
         partition,
         layout: Layout::new(&config.smoke.probe_prefix, &options.run_id),
         s3_endpoint: aws.s3_endpoint().map(String::from),
+        custom_iam: aws.endpoints.of(crate::aws::Service::Iam).is_some(),
         region: aws.region.clone(),
     };
     let mut state = State::default();
@@ -300,7 +305,7 @@ pub async fn run_probes(
     }
 
     ctx.progress("cleanup");
-    let prefixes = keys::cleanup_prefixes(&ctx.layout, &assumable_prefixes(config));
+    let prefixes = keys::cleanup_prefixes(&ctx.layout, &namespace_prefixes(config, &ctx.layout));
     let since = Instant::now();
     let mut cleanup = Cleanup::default();
     let cleaned = {
@@ -351,7 +356,7 @@ const ABANDONED_AFTER: time::Duration = time::Duration::hours(1);
 /// killed process) once they are older than any run still going could be. Says so, and adds a check, when there
 /// were any.
 async fn clean_earlier_runs(ctx: &Ctx<'_>, state: &mut State) -> Option<Cleanup> {
-    let parents = keys::namespace_parents(&ctx.config.smoke.probe_prefix, &assumable_prefixes(ctx.config));
+    let parents = keys::namespace_parents(&ctx.config.smoke.probe_prefix, &namespace_prefixes(ctx.config, &ctx.layout));
     let before = time::OffsetDateTime::now_utc() - ABANDONED_AFTER;
     let stale = match cleanup::stale_namespaces(&ctx.clients.s3, &ctx.bucket, &parents, before).await {
         Ok(stale) if stale.is_empty() => return None,
@@ -401,23 +406,32 @@ async fn probes(ctx: &Ctx<'_>, state: &mut State) {
     let check = object::versioning(ctx, state).await;
     state.checks.push(check);
 
-    // Waiting for the notifications (seconds on AWS) overlaps the transport and access probes, which overlap each
-    // other (their keys differ); the checks are reported in the probes' order all the same.
+    // The roles first: a queue's consumer receives its notification's probe event as itself. Waiting for the
+    // notifications (seconds on AWS) overlaps the transport and access probes, which overlap each other (their
+    // keys differ); the checks are reported in the probes' order all the same.
     ctx.progress("notifications, transport and least privilege");
-    let requests = async {
-        let roles = access::assume_roles(ctx).await;
-        futures::join!(transport::transport(ctx, &roles), access::least_privilege(ctx, &roles))
-    };
-    let (notifications, (transport, (checks, rows))) = futures::join!(notify::notifications(ctx), requests);
+    let roles = access::assume_roles(ctx).await;
+    let ((notifications, as_consumers), transport, (checks, rows)) = futures::join!(
+        notify::notifications(ctx, &roles),
+        transport::transport(ctx, &roles),
+        access::least_privilege(ctx, &roles)
+    );
+    // The consumers' queue rows use what the notification check saw them do.
+    let (queue_checks, queue_rows) = queues::consumers(ctx, &roles, &as_consumers).await;
     state.checks.extend(notifications);
     state.checks.push(transport);
     state.checks.extend(checks);
+    state.checks.extend(queue_checks);
     state.matrix.extend(rows);
+    state.matrix.extend(queue_rows);
 }
 
-/// The prefixes of access entries the deployer may assume: only there does a probe write (see [`keys::Layout`]).
-fn assumable_prefixes(config: &Config) -> Vec<String> {
-    config.access.iter().filter(|e| access::assumable(config, e)).flat_map(|e| e.prefixes.iter().cloned()).collect()
+/// The prefixes under which a run writes in its own namespace, besides the probe prefix (see [`keys::Layout`]):
+/// those of access entries the deployer may assume, and the filter prefixes of the notifications it probes.
+fn namespace_prefixes(config: &Config, layout: &Layout) -> Vec<String> {
+    let entries =
+        config.access.iter().filter(|e| access::assumable(config, e)).flat_map(|e| e.prefixes.iter().cloned());
+    entries.chain(notify::namespace_prefixes(config, layout)).collect()
 }
 
 /// The outcome of a request whose access is being checked.
@@ -454,11 +468,12 @@ impl Observed {
     }
 }
 
-/// Whether S3 refused a request for lack of permission: code `AccessDenied` (also for a KMS key the caller may
-/// not use), or a bare 403 (HEAD responses carry no error code).
+/// Whether S3 or SQS refused a request for lack of permission: code `AccessDenied` (also for a KMS key the caller
+/// may not use; SQS's JSON protocol may name it `AccessDeniedException`), or a bare 403 (HEAD responses carry no
+/// error code).
 fn denied<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     match error.code() {
-        Some(code) => code == "AccessDenied",
+        Some(code) => code == "AccessDenied" || code == "AccessDeniedException",
         None => error.raw_response().is_some_and(|r| r.status().as_u16() == 403),
     }
 }

@@ -8,11 +8,12 @@ use super::{AccessRow, Check, Method, ProbeReport};
 use crate::config::Config;
 use crate::output::{Printer, table_lines};
 
+/// A check's result as printed. A failed check is `FAIL` whatever else it says, as [`counts`] counts it.
 fn result(check: &Check) -> &'static str {
     match (check.ok, check.skipped) {
-        (_, true) => "skip",
+        (false, _) => "FAIL",
+        (true, true) => "skip",
         (true, false) => "ok",
-        (false, false) => "FAIL",
     }
 }
 
@@ -47,11 +48,12 @@ pub fn table(extra: &[Check], report: &ProbeReport, terminal: bool) -> Vec<Strin
     lines
 }
 
+/// A row's result as printed. A failed row is `FAIL` whatever its method, as [`counts`] counts it.
 fn row_result(row: &AccessRow) -> &'static str {
-    match (row.method, row.ok) {
-        (Method::NotChecked, _) => "skip",
-        (_, true) => "ok",
-        (_, false) => "FAIL",
+    match (row.ok, row.method) {
+        (false, _) => "FAIL",
+        (true, Method::NotChecked) => "skip",
+        (true, _) => "ok",
     }
 }
 
@@ -93,7 +95,9 @@ pub fn matrix(rows: &[AccessRow]) -> Vec<String> {
     table_lines(header, &min_widths, cells)
 }
 
-/// What failed, one line each, for stderr: the check's name and what was expected.
+/// What failed, one line each, for stderr: each failed check (`smoke check failed: NAME: ...`, as many as the
+/// summary's `N failed`), then each failed row of the access matrix (`smoke access row failed: ...`, as many as
+/// its `access matrix ... N failed`).
 pub fn failures(extra: &[Check], report: &ProbeReport) -> Vec<String> {
     let mut out: Vec<String> = extra
         .iter()
@@ -103,7 +107,7 @@ pub fn failures(extra: &[Check], report: &ProbeReport) -> Vec<String> {
         .collect();
     out.extend(report.access_matrix.iter().filter(|r| !r.ok).map(|r| {
         format!(
-            "smoke check failed: access {}: {} {} {}: expected {}, observed {}",
+            "smoke access row failed: {} {} {} {}: expected {}, observed {}",
             r.entry,
             r.action,
             r.scope.name(),
@@ -156,6 +160,17 @@ pub fn summary(counts: &Counts) -> String {
         ));
     }
     line
+}
+
+/// The smoke part of `deploy --output json`: the same `ok` and `counts` as `provision smoke` prints, with the
+/// live configuration's checks and the probes' report.
+pub fn deploy_json(extra: &[Check], report: &ProbeReport) -> serde_json::Value {
+    json!({
+        "ok": report.ok() && extra.iter().all(|c| c.ok),
+        "counts": counts(extra, report),
+        "live": extra,
+        "probes": report,
+    })
 }
 
 /// Prints a smoke run: `--output json` as one document (`extra` under `live`), text otherwise (the table, the
@@ -293,7 +308,87 @@ mod tests {
         assert_eq!(failed[0], "smoke check failed: versioning: expected 2 versions; observed 1 version");
         assert_eq!(
             failed[1],
-            "smoke check failed: access writer: GetObject inside calls/_probe/R1/writer/seed.json: expected allow, observed deny"
+            "smoke access row failed: writer GetObject inside calls/_probe/R1/writer/seed.json: expected allow, observed deny"
+        );
+    }
+
+    /// Lines of `text` that start with `prefix` (after any indentation).
+    fn lines_starting(text: &str, prefix: &str) -> usize {
+        text.lines().filter(|l| l.trim_start().starts_with(prefix)).count()
+    }
+
+    /// Regression: "43 checks, 2 failed" was printed over one failed check, because a failed row of the access
+    /// matrix was counted as a failed check, and printed on stderr as a second `smoke check failed` line. The
+    /// summary's counts, the FAIL lines of the table and of the matrix, the lines on stderr and JSON's `counts` now
+    /// say the same, also for a check marked both skipped and failed, and for an unchecked row that failed.
+    #[test]
+    fn the_counts_match_what_is_printed_in_text_and_json() {
+        let config = crate::config::parse(
+            "project: demo\nregion: us-east-1\nephemeral: true\n",
+            std::path::Path::new("dev.yaml"),
+            "dev",
+            None,
+        )
+        .unwrap();
+        let mut r = report();
+        let mut odd = Check::skip("notification y", "arrives", "no queue");
+        odd.ok = false;
+        r.checks.push(odd);
+        let mut unchecked = r.access_matrix[0].clone();
+        (unchecked.method, unchecked.ok, unchecked.observed) = (Method::NotChecked, false, "not checked: x".into());
+        let mut fine = r.access_matrix[0].clone();
+        (fine.ok, fine.observed) = (true, "allow".into());
+        let mut skipped = fine.clone();
+        (skipped.method, skipped.observed) = (Method::NotChecked, "not checked: no simulator".into());
+        r.access_matrix.extend([unchecked, fine, skipped]);
+        let live = [Check::pass("live versioning", "Enabled", "Enabled"), Check::fail("live tags", "a", "b")];
+        let c = counts(&live, &r);
+        assert_eq!(
+            c,
+            Counts { checks: 6, passed: 2, failed: 3, skipped: 1, access: 4, access_failed: 2, access_not_checked: 1 }
+        );
+
+        let (printer, out, err) = Printer::capture(crate::output::Format::Text);
+        print(&printer, &config, &live, &r);
+        let (out, err) = (out.text(), err.text());
+        assert_eq!(lines_starting(&out, "FAIL "), c.failed, "{out}");
+        assert_eq!(lines_starting(&out, "skip "), c.skipped, "{out}");
+        assert_eq!(lines_starting(&out, "ok "), c.passed, "{out}");
+        let matrix_rows: Vec<&str> = out.lines().filter(|l| l.starts_with("  writer ")).collect();
+        assert_eq!(matrix_rows.iter().filter(|l| l.contains(" FAIL ")).count(), c.access_failed, "{out}");
+        assert_eq!(matrix_rows.iter().filter(|l| l.contains(" skip ")).count(), c.access_not_checked, "{out}");
+        assert_eq!(matrix_rows.len(), c.access);
+        assert_eq!(lines_starting(&err, "smoke check failed: "), c.failed, "{err}");
+        assert_eq!(lines_starting(&err, "smoke access row failed: "), c.access_failed, "{err}");
+        assert!(
+            out.contains(
+                "smoke FAILED (R1): 6 checks, 3 failed, 1 skipped; access matrix 4 rows, 2 failed, 1 not checked;"
+            ),
+            "{out}"
+        );
+
+        let (printer, out, err) = Printer::capture(crate::output::Format::Json);
+        print(&printer, &config, &live, &r);
+        let doc: serde_json::Value = serde_json::from_str(&out.text()).unwrap();
+        assert_eq!(doc["counts"], serde_json::to_value(c).unwrap());
+        assert_eq!(doc["ok"], false);
+        let failed_checks = doc["live"].as_array().unwrap().iter().chain(doc["smoke"]["checks"].as_array().unwrap());
+        assert_eq!(failed_checks.filter(|c| c["ok"] == false).count(), c.failed);
+        let rows = doc["smoke"]["access_matrix"].as_array().unwrap();
+        assert_eq!(rows.iter().filter(|r| r["ok"] == false).count(), c.access_failed);
+        assert_eq!(lines_starting(&err.text(), "smoke check failed: "), c.failed);
+        // deploy --output json carries the same counts.
+        let deployed = deploy_json(&live, &r);
+        assert_eq!(deployed["counts"], doc["counts"]);
+        assert_eq!(deployed["ok"], false);
+
+        // Nothing failed: passed, and every count says so.
+        let clean =
+            ProbeReport { checks: vec![Check::pass("probe object", "x", "x")], access_matrix: vec![], ..report() };
+        let c = counts(&[], &clean);
+        assert_eq!(
+            (c.failed, c.access_failed, deploy_json(&[], &clean)["ok"].clone()),
+            (0, 0, serde_json::json!(true))
         );
     }
 }

@@ -28,7 +28,8 @@ pub struct StackInfo {
     pub health: Health,
     pub tags: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
-    pub parameters: usize,
+    /// The deployed parameter values (the deploying principal's ARN, where the template names it).
+    pub parameters: BTreeMap<String, String>,
     pub termination_protection: bool,
     pub created: Option<String>,
 }
@@ -63,7 +64,12 @@ pub async fn describe(cfn: &Client, name: &str) -> Result<Option<StackInfo>> {
             .into_iter()
             .filter_map(|o| Some((o.output_key?, o.output_value?)))
             .collect(),
-        parameters: stack.parameters.map(|p| p.len()).unwrap_or_default(),
+        parameters: stack
+            .parameters
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| Some((p.parameter_key?, p.parameter_value?)))
+            .collect(),
         termination_protection: stack.enable_termination_protection.unwrap_or(false),
         created: stack.creation_time.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
     }))

@@ -105,7 +105,7 @@ mod tests {
             health: Health::Ready,
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
             outputs: BTreeMap::new(),
-            parameters: 0,
+            parameters: Default::default(),
             termination_protection: false,
             created: None,
         }

@@ -52,15 +52,20 @@ pub fn ca_bundle() -> PathBuf {
     BUNDLE
         .get_or_init(|| {
             endpoint();
-            let output = Command::new(repo().join("scripts/local-aws"))
-                .arg("ca-bundle")
-                .env("LOCAL_AWS_DIR", emulator_dir())
-                .output()
-                .expect("scripts/local-aws runs");
-            assert!(output.status.success(), "no CA bundle: {}", String::from_utf8_lossy(&output.stderr));
-            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+            ca_bundle_at(&emulator_dir())
         })
         .clone()
+}
+
+/// The PEM CA bundle of the emulator whose state directory is `dir` (one started with [`start_emulator`]).
+pub fn ca_bundle_at(dir: &Path) -> PathBuf {
+    let output = Command::new(repo().join("scripts/local-aws"))
+        .arg("ca-bundle")
+        .env("LOCAL_AWS_DIR", dir)
+        .output()
+        .expect("scripts/local-aws runs");
+    assert!(output.status.success(), "no CA bundle: {}", String::from_utf8_lossy(&output.stderr));
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
 /// Starts a separate emulator in `dir` (stopped by a watchdog when this process ends); returns its endpoint.

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::raw::{RawAccess, RawPrincipal};
 use super::checker::{Checker, RegionAccount};
+use super::managed_policies::check_managed_policies;
 use super::prefixes::check_prefix;
 use super::types::{Access, Principal, Verb};
 use crate::names;
@@ -12,7 +13,10 @@ pub(super) fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>, ho
     let mut out = Vec::new();
     for (name, entry) in raw {
         let path = format!("access.{name}");
-        if !c.read(&[&path]) {
+        // The entry is judged when what it must have was read. An unknown key in it leaves `managed_policies`
+        // unread when absent (it may be that key, misspelt): only its own rule then says nothing.
+        let required = ["principal", "allow", "prefixes"].map(|key| format!("{path}.{key}"));
+        if !c.read(&required.each_ref().map(String::as_str)) {
             continue;
         }
         if !names::is_entry_name(&name) {
@@ -25,7 +29,10 @@ pub(super) fn check_access(c: &mut Checker, raw: BTreeMap<String, RawAccess>, ho
         let principal = check_principal(c, &path, entry.principal, home);
         let verbs = check_verbs(c, &path, &entry.allow);
         check_entry_prefixes(c, &path, &entry.prefixes);
-        out.push(Access { name, principal, verbs, prefixes: entry.prefixes });
+        let managed_policies = c.judge(&[&format!("{path}.managed_policies")], |c| {
+            check_managed_policies(c, &path, &principal, entry.managed_policies, home)
+        });
+        out.push(Access { name, principal, verbs, prefixes: entry.prefixes, managed_policies });
     }
     out
 }
@@ -93,7 +100,11 @@ fn is_service_principal(s: &str) -> bool {
 fn check_verbs(c: &mut Checker, path: &str, allow: &[String]) -> BTreeSet<Verb> {
     let mut verbs = BTreeSet::new();
     if allow.is_empty() {
-        c.error(&format!("{path}.allow"), "no verbs are allowed", "list at least one of write, read, list, delete");
+        c.error(
+            &format!("{path}.allow"),
+            "no verbs are allowed",
+            "list at least one of write, read, list, delete, query",
+        );
     }
     for (i, verb) in allow.iter().enumerate() {
         match Verb::ALL.iter().find(|v| v.name() == verb) {
@@ -106,10 +117,18 @@ fn check_verbs(c: &mut Checker, path: &str, allow: &[String]) -> BTreeSet<Verb> 
                 &format!("{path}.allow[{i}]"),
                 format!("unknown verb `{verb}`"),
                 names::suggest(verb, Verb::ALL.iter().map(|v| v.name()))
-                    .map(|s| format!("did you mean `{s}`? verbs are write, read, list, delete"))
-                    .unwrap_or_else(|| "verbs are write, read, list, delete".to_string()),
+                    .map(|s| format!("did you mean `{s}`? verbs are write, read, list, delete, query"))
+                    .unwrap_or_else(|| "verbs are write, read, list, delete, query".to_string()),
             ),
         }
+    }
+    if verbs.contains(&Verb::Query) && !(verbs.contains(&Verb::Read) && verbs.contains(&Verb::List)) {
+        let at = allow.iter().position(|v| v == Verb::Query.name()).unwrap_or_default();
+        c.error(
+            &format!("{path}.allow[{at}]"),
+            "`query` is for Athena, which also reads and lists the data it queries",
+            "allow `[read, list, query]`: query adds only s3:GetBucketLocation on the bucket",
+        );
     }
     verbs
 }

@@ -51,6 +51,12 @@ impl Config {
         format!("{}-{notification}", self.stack_name())
     }
 
+    /// Name of the dead-letter queue of the queue created for a notification. No notification's own queue can have
+    /// it: a notification `<name>-dead-letter` would have the same logical id, which is refused.
+    pub fn dead_letter_queue_name(&self, notification: &str) -> String {
+        format!("{}-{notification}-dead-letter", self.stack_name())
+    }
+
     /// Tags on the stack (propagated by CloudFormation to the resources that take tags).
     pub fn stack_tags(&self) -> BTreeMap<String, String> {
         let mut tags = BTreeMap::from([
@@ -163,14 +169,19 @@ fn check_role_names(c: &mut Checker, config: &Config) {
     }
 }
 
-/// The queue created for a notification is named `<stack>-<notification>`, within SQS's 80 characters.
+/// The queue created for a notification is named `<stack>-<notification>`, and its dead-letter queue
+/// `<stack>-<notification>-dead-letter`, within SQS's 80 characters.
 fn check_queue_names(c: &mut Checker, config: &Config) {
     for n in &config.notifications {
-        let name = config.target_name(&n.name);
-        if n.target == Target::Queue && names::is_entry_name(&n.name) && name.len() > 80 {
+        if n.target != Target::Queue || !names::is_entry_name(&n.name) {
+            continue;
+        }
+        let (queue, dead_letter) = (config.target_name(&n.name), config.dead_letter_queue_name(&n.name));
+        let (what, name) = if queue.len() > 80 { ("queue", queue) } else { ("dead-letter queue", dead_letter) };
+        if name.len() > 80 {
             c.error(
                 &format!("notifications.{}", n.name),
-                format!("the queue name `{name}` is {} characters, over SQS's 80", name.len()),
+                format!("the {what} name `{name}` is {} characters, over SQS's 80", name.len()),
                 "shorten the notification name or the project name",
             );
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::super::limits;
 use super::checker::Checker;
 use super::types::{Config, Principal, Target};
-use crate::ids::{BUCKET_ID, BUCKET_POLICY_ID, pascal};
+use crate::ids::{BUCKET_ID, BUCKET_KEY_ALIAS_ID, BUCKET_KEY_ID, BUCKET_POLICY_ID, pascal};
 
 /// The resources an entry or notification makes: its key path, how messages name it, and the suffixes of the
 /// logical ids of its resources.
@@ -24,6 +24,10 @@ pub(super) fn check_logical_ids(c: &mut Checker, config: &Config) {
         (BUCKET_ID.to_string(), "the data bucket".to_string()),
         (BUCKET_POLICY_ID.to_string(), "the bucket policy".to_string()),
     ]);
+    if config.bucket.encryption == super::types::Encryption::Kms {
+        taken.insert(BUCKET_KEY_ID.to_string(), "the bucket's key".to_string());
+        taken.insert(BUCKET_KEY_ALIAS_ID.to_string(), "the alias of the bucket's key".to_string());
+    }
     let claims = claims(config);
     let resources = taken.len() + claims.iter().map(|claim| claim.suffixes.len()).sum::<usize>();
     if resources > limits::MAX_RESOURCES {
@@ -59,7 +63,7 @@ fn claims(config: &Config) -> Vec<Claim> {
         path: format!("notifications.{}", n.name),
         owner: format!("notification `{}`", n.name),
         suffixes: match n.target {
-            Target::Queue => &["Queue", "QueuePolicy"],
+            Target::Queue => &["Queue", "QueuePolicy", "DeadLetterQueue"],
             Target::Topic => &["Topic", "TopicPolicy"],
             Target::Lambda { .. } => &["InvokePermission"],
             Target::Eventbridge | Target::ExistingQueue { .. } | Target::ExistingTopic { .. } => &[],
@@ -84,7 +88,8 @@ fn check_resource_count(c: &mut Checker, config: &Config, resources: usize) {
             config.notifications.len(),
             limits::MAX_RESOURCES
         ),
-        "each access entry makes a policy (and a role for a service), each queue or topic notification two \
+        "each access entry makes a policy (and a role for a service), each queue notification three (with its \
+         dead-letter queue), each topic notification two \
          resources: merge entries that share prefixes, or split the env",
     );
 }

@@ -11,8 +11,10 @@ mod deploy_role;
 mod derived_names;
 mod lifecycle;
 mod logical_ids;
+mod managed_policies;
 mod notifications;
 mod prefixes;
+mod queues;
 mod smoke;
 mod top_level;
 mod types;
@@ -47,6 +49,7 @@ pub fn build(
     let ttl = top_level::check_ttl(&mut c, &raw);
     top_level::check_instance(&mut c, &raw, env, instance);
     top_level::check_allow_data_loss(&mut c, &raw);
+    top_level::check_bucket_for_env_kind(&mut c, &raw);
 
     let home = RegionAccount {
         region: c.read(&["region"]).then_some(raw.region.as_str()),
@@ -56,7 +59,9 @@ pub fn build(
     let bucket = bucket::check_bucket(&mut c, raw.bucket, home);
     let access = access::check_access(&mut c, raw.access, home);
     let notifications = notifications::check_notifications(&mut c, raw.notifications, home);
-    let smoke = smoke::check_smoke(&mut c, raw.smoke, raw.protected);
+    queues::check_consumers(&mut c, &notifications, &access);
+    let kind = smoke::EnvKind { protected: raw.protected, ephemeral: raw.ephemeral, emulator: raw.endpoint.is_some() };
+    let smoke = smoke::check_smoke(&mut c, raw.smoke, kind);
 
     let config = Config {
         env: env.to_string(),

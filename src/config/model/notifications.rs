@@ -7,6 +7,7 @@ use super::super::limits;
 use super::super::raw::{RawNotification, RawTarget};
 use super::checker::{Checker, RegionAccount};
 use super::prefixes::{check_key_part, check_prefix};
+use super::queues::check_queue_settings;
 use super::types::{EventKind, Notification, Target};
 use crate::names;
 
@@ -40,7 +41,8 @@ pub(super) fn check_notifications(
         let suffix = n.suffix.unwrap_or_default();
         check_prefix(c, &format!("{path}.prefix"), &prefix, false);
         check_key_part(c, &format!("{path}.suffix"), "suffix", &suffix);
-        let note = Notification { name, events, prefix, suffix, target };
+        let (queue, consumers) = check_queue_settings(c, &path, &target, n.max_receives, n.retention_days, n.consumers);
+        let note = Notification { name, events, prefix, suffix, target, consumers, queue };
         // Every notification but EventBridge makes a resource, so more than the resource limit is reported there;
         // the pairwise check is skipped then (it takes time with the square of their number).
         if note.target != Target::Eventbridge && out.len() <= limits::MAX_RESOURCES {

@@ -1,5 +1,5 @@
 //! `smoke`: where the post-deploy probes write, whether and how long they wait for notifications, and whether the
-//! created roles trust the deploying account.
+//! created roles trust the deploying principal.
 
 use std::time::Duration;
 
@@ -10,7 +10,17 @@ use super::types::Smoke;
 
 const DEFAULT_PROBE_PREFIX: &str = "_probe/";
 
-pub(super) fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Smoke {
+/// What kind of env the smoke settings are for.
+#[derive(Clone, Copy)]
+pub(super) struct EnvKind {
+    pub(super) protected: bool,
+    pub(super) ephemeral: bool,
+    /// The file names a custom endpoint (an emulator).
+    pub(super) emulator: bool,
+}
+
+pub(super) fn check_smoke(c: &mut Checker, raw: RawSmoke, kind: EnvKind) -> Smoke {
+    let protected = kind.protected;
     let probe_prefix = raw.probe_prefix.unwrap_or_else(|| DEFAULT_PROBE_PREFIX.to_string());
     c.judge(&["smoke.probe_prefix"], |c| {
         check_prefix(c, "smoke.probe_prefix", &probe_prefix, true);
@@ -31,6 +41,17 @@ pub(super) fn check_smoke(c: &mut Checker, raw: RawSmoke, protected: bool) -> Sm
             "smoke.trust_deployer",
             "a protected env cannot trust the deploying account in its roles",
             "the smoke test of a protected env checks access with IAM's policy simulator instead; remove the key",
+        );
+    } else if raw.trust_deployer
+        && !kind.ephemeral
+        && !kind.emulator
+        && c.read(&["smoke.trust_deployer", "ephemeral", "endpoint"])
+    {
+        c.error(
+            "smoke.trust_deployer",
+            "`trust_deployer` is only for ephemeral (test) envs and envs at a custom endpoint (an emulator)",
+            "a long-lived env's roles trust only their service; its smoke test checks access with IAM's policy \
+             simulator: remove the key, or set `ephemeral: true`",
         );
     }
     let timeout = raw.notification_timeout_secs.unwrap_or(20);

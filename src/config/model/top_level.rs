@@ -120,3 +120,31 @@ pub(super) fn check_allow_data_loss(c: &mut Checker, raw: &RawConfig) {
         );
     }
 }
+
+/// The bucket settings an env's kind decides: a protected env keeps every version, and Object Lock is for envs
+/// whose bucket lives on (compliance mode only where nothing may ever be torn down).
+pub(super) fn check_bucket_for_env_kind(c: &mut Checker, raw: &RawConfig) {
+    if raw.bucket.versioning == Some(false) && raw.protected && c.read(&["bucket.versioning", "protected"]) {
+        c.error(
+            "bucket.versioning",
+            "a protected env cannot turn versioning off",
+            "versions are what keeps an overwritten or deleted object: remove `versioning: false`",
+        );
+    }
+    let Some(lock) = raw.bucket.object_lock.as_ref().filter(|_| c.read(&["bucket.object_lock"])) else { return };
+    if raw.ephemeral && c.read(&["ephemeral"]) {
+        c.error(
+            "bucket.object_lock",
+            "an ephemeral env cannot have Object Lock",
+            "teardown refuses a bucket with Object Lock (its locked versions cannot be deleted), so instances would \
+             pile up: try Object Lock in a non-ephemeral env, or remove it",
+        );
+    } else if lock.mode == "compliance" && !raw.protected && c.read(&["protected"]) {
+        c.error(
+            "bucket.object_lock.mode",
+            "compliance mode is only for protected envs",
+            "in compliance mode nobody, the account root included, can delete a locked version before its \
+             retention ends: use governance here, or set `protected: true`",
+        );
+    }
+}

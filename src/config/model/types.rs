@@ -42,6 +42,9 @@ pub struct Bucket {
     pub name_pattern: String,
     pub versioning: bool,
     pub encryption: Encryption,
+    /// Queues and topics the stack creates are encrypted with the bucket's created key (`Encryption::Kms` only).
+    pub encrypt_notifications: bool,
+    pub object_lock: Option<ObjectLock>,
     pub lifecycle: Lifecycle,
     pub access_logs: Option<AccessLogs>,
     pub tags: BTreeMap<String, String>,
@@ -51,7 +54,53 @@ pub struct Bucket {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Encryption {
     SseS3,
-    SseKms { key_arn: String },
+    /// SSE-KMS with an existing key.
+    SseKms {
+        key_arn: String,
+    },
+    /// SSE-KMS with a customer-managed key the stack creates (rotation on, kept like the bucket).
+    Kms,
+}
+
+impl Encryption {
+    /// Whether objects are encrypted with a KMS key (an existing one or the stack's own).
+    pub fn uses_kms(&self) -> bool {
+        !matches!(self, Encryption::SseS3)
+    }
+}
+
+/// `bucket.object_lock`: S3 Object Lock with a default retention for new object versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    pub retention: Retention,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Principals with `s3:BypassGovernanceRetention` can still delete or shorten a retention.
+    Governance,
+    /// Nobody, the account root included, can delete a locked version before its retention ends.
+    Compliance,
+}
+
+impl LockMode {
+    /// The mode as S3 and CloudFormation spell it.
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// A default retention period: S3 takes days or years, never both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retention {
+    Days(u32),
+    Years(u32),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -93,6 +142,8 @@ pub struct Access {
     pub principal: Principal,
     pub verbs: BTreeSet<Verb>,
     pub prefixes: Vec<String>,
+    /// Managed policies (ARNs) attached to the role created for a service principal, besides the entry's own.
+    pub managed_policies: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -113,10 +164,13 @@ pub enum Verb {
     Read,
     List,
     Delete,
+    /// Athena (or another engine that locates the bucket first): `s3:GetBucketLocation` on the bucket; with `read`
+    /// and `list`, which Athena also needs of the data it queries.
+    Query,
 }
 
 impl Verb {
-    pub const ALL: [Verb; 4] = [Verb::Write, Verb::Read, Verb::List, Verb::Delete];
+    pub const ALL: [Verb; 5] = [Verb::Write, Verb::Read, Verb::List, Verb::Delete, Verb::Query];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -124,7 +178,13 @@ impl Verb {
             Verb::Read => "read",
             Verb::List => "list",
             Verb::Delete => "delete",
+            Verb::Query => "query",
         }
+    }
+
+    /// Whether the verb's actions apply to the bucket (ARN without a key) rather than to objects under prefixes.
+    pub fn on_bucket(self) -> bool {
+        matches!(self, Verb::List | Verb::Query)
     }
 
     /// The S3 actions a verb grants; nothing more (no ACL, no version deletion).
@@ -135,6 +195,7 @@ impl Verb {
             Verb::Read => &["s3:GetObject", "s3:GetObjectVersion"],
             Verb::List => &["s3:ListBucket"],
             Verb::Delete => &["s3:DeleteObject"],
+            Verb::Query => &["s3:GetBucketLocation"],
         }
     }
 
@@ -144,10 +205,20 @@ impl Verb {
         match self {
             Verb::Write => &["kms:GenerateDataKey", "kms:Decrypt"],
             Verb::Read => &["kms:Decrypt"],
-            Verb::List | Verb::Delete => &[],
+            Verb::List | Verb::Delete | Verb::Query => &[],
         }
     }
 }
+
+/// What a consumer of a queue notification gets on that queue, and nothing else (as CDK's `grantConsumeMessages`):
+/// receive, delete, extend the visibility of a message it works on, read the queue's attributes and find its URL.
+pub const QUEUE_CONSUMER_ACTIONS: [&str; 5] = [
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+];
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Notification {
@@ -156,6 +227,21 @@ pub struct Notification {
     pub prefix: String,
     pub suffix: String,
     pub target: Target,
+    /// Names of the access entries that consume the queue (a created queue only; empty otherwise).
+    pub consumers: Vec<String>,
+    /// The created queue's own settings (`target: queue` only).
+    pub queue: Option<QueueSettings>,
+}
+
+/// A created queue's message retention and dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QueueSettings {
+    /// Receives of a message before SQS moves it to the dead-letter queue (`maxReceiveCount`).
+    pub max_receives: u32,
+    /// Days SQS keeps a message in the queue (`MessageRetentionPeriod`).
+    pub retention_days: u32,
+    /// Days SQS keeps a message in the dead-letter queue: counted from when it was first sent, so the longest.
+    pub dead_letter_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -211,6 +297,7 @@ pub struct Smoke {
     pub probe_prefix: String,
     pub check_notifications: bool,
     pub notification_timeout: Duration,
-    /// Add the deploying account to created roles' trust so the smoke test can assume them (never protected).
+    /// Add the deploying principal (its role or user, resolved at deploy time) to created roles' trust so the smoke
+    /// test can assume them (ephemeral and custom-endpoint envs only).
     pub trust_deployer: bool,
 }

@@ -11,8 +11,9 @@ use crate::live::{Expected, Resource, comparable};
 type SettingReader = fn(&Value) -> Value;
 
 /// The bucket settings read off its own properties, in the order they are checked and reported.
-const BUCKET_SETTINGS: [(&str, SettingReader); 9] = [
+const BUCKET_SETTINGS: [(&str, SettingReader); 10] = [
     ("versioning", versioning),
+    ("object_lock", object_lock),
     ("encryption", encryption),
     ("public_access_block", public_access_block),
     ("ownership", ownership),
@@ -37,6 +38,19 @@ pub(super) fn bucket(template: &Template, id: &str, props: &Value) -> Vec<Expect
 /// Versioning status (`Enabled`, `Suspended`; null when not configured).
 fn versioning(props: &Value) -> Value {
     at(props, "/VersioningConfiguration/Status").clone()
+}
+
+/// Object Lock and its default retention; null when the template does not turn it on.
+fn object_lock(props: &Value) -> Value {
+    if at(props, "/ObjectLockEnabled").as_bool() != Some(true) {
+        return Value::Null;
+    }
+    let retention = at(props, "/ObjectLockConfiguration/Rule/DefaultRetention");
+    comparable::object_lock(
+        at(retention, "/Mode").as_str(),
+        at(retention, "/Days").as_i64(),
+        at(retention, "/Years").as_i64(),
+    )
 }
 
 /// Default encryption; S3 applies SSE-S3 (AES256) where the template names no algorithm.

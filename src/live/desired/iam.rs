@@ -6,10 +6,11 @@ use super::{Template, at, expected_of, str_or_empty};
 use crate::live::policy::normalize;
 use crate::live::{Expected, Resource};
 
-/// A role's trust policy, the managed policies that name it, and no inline policy.
+/// A role's trust policy, the managed policies attached to it (those of the template that name it, and those its
+/// `ManagedPolicyArns` lists), and no inline policy.
 pub(super) fn role(template: &Template, id: &str, props: &Value) -> Vec<Expected> {
     let name = template.names.refs.get(id).cloned().unwrap_or_default();
-    let attached = managed_policies_of(template, &name);
+    let attached = managed_policies_of(template, &name, at(props, "/ManagedPolicyArns"));
     expected_of(
         Resource::Role(name),
         vec![
@@ -20,8 +21,10 @@ pub(super) fn role(template: &Template, id: &str, props: &Value) -> Vec<Expected
     )
 }
 
-/// The ARNs of the template's managed policies that list `role` among their roles, sorted.
-fn managed_policies_of(template: &Template, role: &str) -> Value {
+/// The ARNs of the template's managed policies that list `role` among their roles, and of `listed` (the role's
+/// own `ManagedPolicyArns`), sorted.
+fn managed_policies_of(template: &Template, role: &str, listed: &Value) -> Value {
+    let listed = listed.as_array().into_iter().flatten().map(str_or_empty);
     let mut attached: Vec<String> = template
         .resolved
         .iter()
@@ -30,8 +33,10 @@ fn managed_policies_of(template: &Template, role: &str) -> Value {
             at(r, "/Properties/Roles").as_array().is_some_and(|roles| roles.iter().any(|v| v == &json!(role)))
         })
         .filter_map(|(pid, _)| template.names.arns.get(*pid).cloned())
+        .chain(listed)
         .collect();
     attached.sort();
+    attached.dedup();
     json!(attached)
 }
 

@@ -3,6 +3,7 @@
 
 mod bucket;
 mod iam;
+mod key;
 mod queue_topic;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,10 @@ pub fn names(template: &Value, account: &str, region: &str) -> Names {
                 let arn = format!("arn:{p}:sns:{r}:{a}:{}", name("TopicName"));
                 (arn.clone(), arn)
             }
+            "AWS::KMS::Alias" => {
+                let n = name("AliasName");
+                (n.clone(), format!("arn:{p}:kms:{r}:{a}:{n}"))
+            }
             _ => continue,
         };
         names.refs.insert(id.clone(), reference);
@@ -94,6 +99,7 @@ pub fn expected(template: &Value, names: &Names) -> Vec<Expected> {
             "AWS::IAM::ManagedPolicy" => iam::managed_policy(&template, id, props),
             "AWS::SQS::Queue" => queue_topic::queue(&template, id, props),
             "AWS::SNS::Topic" => queue_topic::topic(&template, id),
+            "AWS::KMS::Key" => key::key(&template, id, props),
             _ => continue,
         };
         out.extend(of_resource);

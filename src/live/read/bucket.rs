@@ -29,6 +29,7 @@ pub(super) async fn read(aws: &crate::aws::Aws, bucket: &str, property: &str) ->
     let s3 = &aws.s3;
     match property {
         "versioning" => versioning(s3, bucket).await,
+        "object_lock" => object_lock(s3, bucket).await,
         "encryption" => encryption(s3, bucket).await,
         "public_access_block" => public_access_block(s3, bucket).await,
         "ownership" => ownership(s3, bucket).await,
@@ -46,6 +47,26 @@ pub(super) async fn read(aws: &crate::aws::Aws, bucket: &str, property: &str) ->
 async fn versioning(s3: &Client, bucket: &str) -> Result<Option<Value>> {
     let out = or_missing!(s3.get_bucket_versioning().bucket(bucket).send(), "GetBucketVersioning", &[], None);
     Ok(Some(out.status.map(|s| json!(s.as_str())).unwrap_or(Value::Null)))
+}
+
+/// Object Lock and its default retention; null when the bucket has none.
+async fn object_lock(s3: &Client, bucket: &str) -> Result<Option<Value>> {
+    let out = or_missing!(
+        s3.get_object_lock_configuration().bucket(bucket).send(),
+        "GetObjectLockConfiguration",
+        &["ObjectLockConfigurationNotFoundError"],
+        Some(Value::Null)
+    );
+    let Some(config) = out.object_lock_configuration.filter(|c| c.object_lock_enabled.is_some()) else {
+        return Ok(Some(Value::Null));
+    };
+    let retention = config.rule.and_then(|r| r.default_retention);
+    let retention = retention.as_ref();
+    Ok(Some(comparable::object_lock(
+        retention.and_then(|r| r.mode.as_ref()).map(|m| m.as_str()),
+        retention.and_then(|r| r.days).map(i64::from),
+        retention.and_then(|r| r.years).map(i64::from),
+    )))
 }
 
 /// Default encryption (its first rule); no algorithm when none is configured.

@@ -3,6 +3,7 @@
 
 mod bucket;
 mod iam;
+mod key;
 mod queue_topic;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use super::policy::{normalize, parse_document};
 use super::{Expected, Resource};
 use crate::aws::{Aws, aws_error};
+pub use key::key_arns;
 pub use queue_topic::queue_url;
 
 /// Reads the actual value of every expected property (same order), all resources at once. Properties of one
@@ -62,6 +64,7 @@ async fn read_resource(aws: &Aws, resource: &Resource, properties: &[&str]) -> R
         Resource::Topic(arn) => each_on_its_own(properties, |p| queue_topic::read_topic(aws, arn, p)).await,
         Resource::Queue(name) => queue_topic::read_queue(aws, name, properties).await,
         Resource::Policy(arn) => iam::read_policy(aws, arn, properties).await,
+        Resource::Key(id) => key::read_key(aws, id, properties).await,
     }
 }
 

@@ -15,7 +15,8 @@ pub async fn queue_url(aws: &Aws, name: &str) -> Result<Option<String>> {
     Ok(none_if_missing(answer, &missing, "GetQueueUrl")?.and_then(|out| out.queue_url))
 }
 
-/// Reads some properties of a queue (same order), its policy and encryption, from one GetQueueAttributes.
+/// Reads some properties of a queue (same order), its policy, encryption, retention and redrive policy, from one
+/// GetQueueAttributes. A queue without a policy or redrive policy has null for it (SQS leaves the attribute out).
 pub(super) async fn read_queue(aws: &Aws, name: &str, properties: &[&str]) -> Result<Vec<Option<Value>>> {
     let Some(url) = queue_url(aws, name).await? else { return Ok(vec![None; properties.len()]) };
     let out = aws
@@ -24,17 +25,33 @@ pub(super) async fn read_queue(aws: &Aws, name: &str, properties: &[&str]) -> Re
         .queue_url(&url)
         .attribute_names(QueueAttributeName::Policy)
         .attribute_names(QueueAttributeName::SqsManagedSseEnabled)
+        .attribute_names(QueueAttributeName::KmsMasterKeyId)
+        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
         .send()
         .await
         .map_err(|e| aws_error(e, "GetQueueAttributes"))?;
     let attributes = out.attributes.unwrap_or_default();
+    let attribute = |name: QueueAttributeName| attributes.get(&name).map(String::as_str);
     Ok(properties
         .iter()
         .map(|&p| match p {
-            "policy" => normalized_document(attributes.get(&QueueAttributeName::Policy).map(String::as_str)),
-            "encryption" => Some(comparable::queue_encryption(
-                attributes.get(&QueueAttributeName::SqsManagedSseEnabled).is_some_and(|v| v == "true"),
+            "policy" => Some(match attribute(QueueAttributeName::Policy).filter(|p| !p.is_empty()) {
+                None => Value::Null,
+                Some(text) => normalized_document(Some(text)).unwrap_or_else(|| Value::String(text.to_string())),
+            }),
+            "retention" => attribute(QueueAttributeName::MessageRetentionPeriod).map(|seconds| {
+                seconds.parse().map(comparable::queue_retention).unwrap_or_else(|_| Value::String(seconds.into()))
+            }),
+            "redrive" => Some(comparable::queue_redrive_of(
+                &attribute(QueueAttributeName::RedrivePolicy).map_or(Value::Null, |p| Value::String(p.to_string())),
             )),
+            "encryption" => Some(match attribute(QueueAttributeName::KmsMasterKeyId).filter(|k| !k.is_empty()) {
+                Some(key) => comparable::queue_kms_encryption(key),
+                None => comparable::queue_encryption(
+                    attributes.get(&QueueAttributeName::SqsManagedSseEnabled).is_some_and(|v| v == "true"),
+                ),
+            }),
             _ => None,
         })
         .collect())

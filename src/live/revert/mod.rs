@@ -3,6 +3,7 @@
 
 mod bucket;
 mod iam;
+mod key;
 mod queue_topic;
 
 use anyhow::{Context, Result};
@@ -44,6 +45,11 @@ async fn revert_one(aws: &Aws, f: &Finding) -> Result<Option<&'static str>> {
     let e = &f.expected;
     let action = match (&f.resource, f.property) {
         (Resource::Bucket(b), "versioning") => bucket::versioning(&aws.s3, b, e).await?,
+        // Object Lock cannot be turned off: a bucket that has it where the config does not is left as it is.
+        (Resource::Bucket(b), "object_lock") => return bucket::object_lock(&aws.s3, b, e).await,
+        (Resource::Key(id), "state") => key::state(&aws.kms, id, &f.actual).await?,
+        (Resource::Key(id), "rotation") => key::rotation(&aws.kms, id, e).await?,
+        (Resource::Key(id), "policy") => key::policy(&aws.kms, id, e).await?,
         (Resource::Bucket(b), "lifecycle") => bucket::lifecycle(&aws.s3, b, e).await?,
         (Resource::Bucket(b), "encryption") => bucket::encryption(&aws.s3, b, e).await?,
         (Resource::Bucket(b), "public_access_block") => bucket::public_access_block(&aws.s3, b, e).await?,
@@ -59,7 +65,9 @@ async fn revert_one(aws: &Aws, f: &Finding) -> Result<Option<&'static str>> {
         (Resource::Policy(arn), "document") => iam::policy_document(&aws.iam, arn, e).await?,
         // A queue gone since the check is left to a deploy.
         (Resource::Queue(name), "policy") => return queue_topic::queue_policy(aws, name, e).await,
-        (Resource::Queue(name), "encryption") => return queue_topic::queue_encryption(aws, name).await,
+        (Resource::Queue(name), "encryption") => return queue_topic::queue_encryption(aws, name, e).await,
+        (Resource::Queue(name), "retention") => return queue_topic::queue_retention(aws, name, e).await,
+        (Resource::Queue(name), "redrive") => return queue_topic::queue_redrive(aws, name, e).await,
         (Resource::Topic(arn), "policy") => queue_topic::topic_policy(&aws.sns, arn, e).await?,
         // Attachments of policies to existing roles/users are reverted through the role side or a deploy.
         _ => return Ok(None),
