@@ -224,3 +224,60 @@ async fn a_failed_import_leaves_the_bucket_as_it_was_and_says_how_to_retry() {
     assert!(text.contains(reason), "the cause is named: {text}");
     assert_eq!(s3_touched.num_calls(), 0);
 }
+
+/// AWS refuses an import it cannot make when it computes the change set (a bucket it cannot take by that name, a
+/// resource it cannot import): the change set is FAILED with the reason. Nothing is executed, the empty stack of
+/// the change set goes, and the bucket is as it was.
+#[tokio::test]
+async fn an_import_refused_by_the_change_set_executes_nothing() {
+    let config = config();
+    let rendered = provision::render::render(&config).unwrap();
+    let describe =
+        mock!(Client::describe_stacks).match_requests(|r| r.stack_name() == Some("demo-prod")).then_error(|| {
+            DescribeStacksError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("Stack with id demo-prod does not exist")
+                    .build(),
+            )
+        });
+    let in_review = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::ReviewInProgress));
+    let change_set_gone = mock!(Client::delete_change_set)
+        .then_output(|| aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder().build());
+    let reason = "The following resource(s) cannot be imported: [DataBucket]";
+    let failed = mock!(Client::describe_change_set).then_output(move || {
+        aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::Failed)
+            .status_reason(reason)
+            .build()
+    });
+    let discarded = mock!(Client::delete_stack)
+        .then_output(|| aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build());
+    let (create, execute) = (importing_create(), execute());
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &in_review, &create, &failed, &change_set_gone, &discarded, &execute]
+    );
+    let s3_touched = mock!(aws_sdk_s3::Client::delete_bucket)
+        .then_output(|| aws_sdk_s3::operation::delete_bucket::DeleteBucketOutput::builder().build());
+    let aws = aws(cfn, mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&s3_touched]));
+    let plan = provision::adopt::Plan {
+        env: "prod".into(),
+        stack: "demo-prod".into(),
+        bucket: BUCKET.into(),
+        adopted: false,
+        changes: Vec::new(),
+        risks: Vec::new(),
+        creates: Vec::new(),
+    };
+    let printer = Printer::capture(Format::Text).0;
+    let error = provision::adopt::adopt(&aws, &templates(&aws), &config, &rendered, "123456789012", plan, &printer)
+        .await
+        .unwrap_err();
+    let text = format!("{error:#}");
+    assert!(text.contains(&format!("bucket {BUCKET} was not adopted")) && text.contains(reason), "{text}");
+    assert_eq!(execute.num_calls(), 0);
+    assert_eq!(discarded.num_calls(), 1, "the change set's empty stack stays behind");
+    assert_eq!(s3_touched.num_calls(), 0);
+}
