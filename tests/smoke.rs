@@ -303,17 +303,18 @@ fn removed_notification_configuration_fails_the_notification_check() {
             .unwrap();
     });
 
-    let started = Instant::now();
     let run = smoke(&stacks, "notif", "json");
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(started.elapsed() < Duration::from_secs(30), "the wait is bounded by notification_timeout_secs");
     let doc = run.json();
     let notification = check(&doc, "notification new-recording");
     assert_eq!(notification["ok"], false);
     let observed = notification["observed"].as_str().unwrap();
     assert!(observed.starts_with("no ObjectCreated:* event for _probe/"), "{observed}");
     assert!(observed.contains("within 2 s"), "{observed}");
-    assert!(notification["latency_ms"].as_u64().unwrap() >= 2000);
+    // The check's own wait (from the probe's write to its verdict), not the run's wall time, which the other tests'
+    // load on the one emulator process stretches: at least the env's 2 s, and far below the default 20 s.
+    let waited = notification["latency_ms"].as_u64().unwrap();
+    assert!((2000..19_000).contains(&waited), "the wait is bounded by notification_timeout_secs: {waited} ms");
     assert_clean(&doc, &project, "notif");
 }
 
