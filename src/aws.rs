@@ -140,6 +140,15 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     /// The bucket's own KMS key (`encryption: kms`): its settings, read and put back by drift.
     pub kms: aws_sdk_kms::Client,
+    /// Who the credentials are, once asked ([`Aws::account`]); shared by the clones of these clients.
+    pub caller: Arc<OnceCell<Caller>>,
+}
+
+/// The principal behind a set of credentials, as STS names it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
 }
 
 impl Aws {
@@ -206,6 +215,7 @@ impl Aws {
             sdk,
             region,
             endpoints,
+            caller: Arc::default(),
         }
     }
 
@@ -216,23 +226,33 @@ impl Aws {
 
     /// The account the credentials belong to (STS GetCallerIdentity).
     pub async fn account(&self) -> Result<String> {
-        let identity =
-            self.sts.get_caller_identity().send().await.map_err(|e| aws_error(e, "GetCallerIdentity")).with_context(
-                || format!("cannot find out which AWS account the credentials belong to ({})", self.place()),
-            )?;
-        identity.account.context("STS returned no account id")
+        Ok(self.caller().await?.account.clone())
+    }
+
+    /// Who the credentials are (STS GetCallerIdentity), asked once for these clients: the account check and the
+    /// deploying principal's ARN both need it.
+    async fn caller(&self) -> Result<&Caller> {
+        self.caller
+            .get_or_try_init(|| async {
+                let identity =
+                    self.sts.get_caller_identity().send().await.map_err(|e| aws_error(e, "GetCallerIdentity"));
+                let identity = identity.with_context(|| {
+                    format!("cannot find out which AWS account the credentials belong to ({})", self.place())
+                })?;
+                Ok(Caller {
+                    account: identity.account.context("STS returned no account id")?,
+                    arn: identity.arn.context("STS returned no ARN for the caller")?,
+                })
+            })
+            .await
     }
 
     /// The ARN a policy names the credentials' principal by (the deploying principal): the account root, a user or a
     /// federated user as STS says, and for a role session the role itself, with its path, from the deploy role the
     /// env assumes (`deploy_role`) or else from IAM GetRole.
     pub async fn deployer_arn(&self, deploy_role: Option<&crate::config::DeployRole>) -> Result<String> {
-        let identity =
-            self.sts.get_caller_identity().send().await.map_err(|e| aws_error(e, "GetCallerIdentity")).with_context(
-                || format!("cannot find out which principal the credentials belong to ({})", self.place()),
-            )?;
-        let arn = identity.arn.context("STS returned no ARN for the caller")?;
-        match crate::names::caller(&arn) {
+        let arn = &self.caller().await?.arn;
+        match crate::names::caller(arn) {
             Some(crate::names::Caller::Named(named)) => Ok(named.to_string()),
             Some(crate::names::Caller::RoleSession { role, .. }) => {
                 if let Some(own) = deploy_role.filter(|r| crate::names::role_name_from_arn(&r.arn) == Some(role)) {
@@ -306,6 +326,24 @@ impl Connections {
         };
         let (aws, account) = cell.get_or_try_init(connect).await?;
         Ok((aws.clone(), account.clone()))
+    }
+}
+
+/// An AWS answer, with None for an error that carries one of `missing` (the thing does not exist); other errors
+/// fail, named after `operation`.
+pub fn none_if_missing<T, E, R>(
+    answer: Result<T, aws_sdk_s3::error::SdkError<E, R>>,
+    missing: &[&str],
+    operation: &str,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match answer {
+        Ok(output) => Ok(Some(output)),
+        Err(e) if error_code(&e).is_some_and(|c| missing.contains(&c)) => Ok(None),
+        Err(e) => Err(aws_error(e, operation)),
     }
 }
 

@@ -7,9 +7,8 @@ use anyhow::{Context, Result, bail};
 use aws_sdk_s3::types::{
     BucketVersioningStatus, LifecycleRule, NotificationConfiguration, ServerSideEncryption, TransitionStorageClass,
 };
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::aws::{Aws, aws_error};
+use crate::aws::{Aws, aws_error, none_if_missing};
 use crate::live::is_aws_tag;
 
 /// An env file written from a bucket, and what it could not say.
@@ -67,23 +66,6 @@ async fn exists_here(aws: &Aws, name: &str, account: &str) -> Result<()> {
     }
 }
 
-/// `Some(value)`, `None` when S3 says the setting is not configured (`codes`), or the error.
-fn unless_missing<T, E, R>(
-    result: Result<T, aws_sdk_s3::error::SdkError<E, R>>,
-    codes: &[&str],
-    operation: &str,
-) -> Result<Option<T>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(e) if e.as_service_error().and_then(|s| s.code()).is_some_and(|c| codes.contains(&c)) => Ok(None),
-        Err(e) => Err(aws_error(e, operation)),
-    }
-}
-
 async fn read_versioning(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
     let out =
         aws.s3.get_bucket_versioning().bucket(name).send().await.map_err(|e| aws_error(e, "GetBucketVersioning"))?;
@@ -95,7 +77,7 @@ async fn read_versioning(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
 }
 
 async fn read_encryption(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
-    let out = unless_missing(
+    let out = none_if_missing(
         aws.s3.get_bucket_encryption().bucket(name).send().await,
         &["ServerSideEncryptionConfigurationNotFoundError"],
         "GetBucketEncryption",
@@ -121,7 +103,7 @@ async fn read_encryption(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
 }
 
 async fn read_lifecycle(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
-    let out = unless_missing(
+    let out = none_if_missing(
         aws.s3.get_bucket_lifecycle_configuration().bucket(name).send().await,
         &["NoSuchLifecycleConfiguration"],
         "GetBucketLifecycleConfiguration",
@@ -264,7 +246,7 @@ async fn read_logging(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
 
 async fn read_tags(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
     let out =
-        unless_missing(aws.s3.get_bucket_tagging().bucket(name).send().await, &["NoSuchTagSet"], "GetBucketTagging")?;
+        none_if_missing(aws.s3.get_bucket_tagging().bucket(name).send().await, &["NoSuchTagSet"], "GetBucketTagging")?;
     for tag in out.map(|o| o.tag_set).unwrap_or_default() {
         if !is_aws_tag(&tag.key) {
             read.tags.insert(tag.key, tag.value);
@@ -383,7 +365,7 @@ async fn read_notifications(aws: &Aws, name: &str, read: &mut Read) -> Result<()
 async fn read_the_rest(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
     let s3 = &aws.s3;
     if let Some(policy) =
-        unless_missing(s3.get_bucket_policy().bucket(name).send().await, &["NoSuchBucketPolicy"], "GetBucketPolicy")?
+        none_if_missing(s3.get_bucket_policy().bucket(name).send().await, &["NoSuchBucketPolicy"], "GetBucketPolicy")?
     {
         let document: serde_json::Value =
             serde_json::from_str(policy.policy.as_deref().unwrap_or("{}")).unwrap_or_default();
@@ -402,7 +384,7 @@ async fn read_the_rest(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
     let present = [
         (
             "replication",
-            unless_missing(
+            none_if_missing(
                 s3.get_bucket_replication().bucket(name).send().await,
                 &["ReplicationConfigurationNotFoundError"],
                 "GetBucketReplication",
@@ -411,7 +393,7 @@ async fn read_the_rest(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
         ),
         (
             "CORS",
-            unless_missing(
+            none_if_missing(
                 s3.get_bucket_cors().bucket(name).send().await,
                 &["NoSuchCORSConfiguration"],
                 "GetBucketCors",
@@ -420,7 +402,7 @@ async fn read_the_rest(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
         ),
         (
             "a website configuration",
-            unless_missing(
+            none_if_missing(
                 s3.get_bucket_website().bucket(name).send().await,
                 &["NoSuchWebsiteConfiguration"],
                 "GetBucketWebsite",
@@ -429,7 +411,7 @@ async fn read_the_rest(aws: &Aws, name: &str, read: &mut Read) -> Result<()> {
         ),
         (
             "Object Lock",
-            unless_missing(
+            none_if_missing(
                 s3.get_object_lock_configuration().bucket(name).send().await,
                 &["ObjectLockConfigurationNotFoundError"],
                 "GetObjectLockConfiguration",

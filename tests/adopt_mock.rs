@@ -112,6 +112,26 @@ fn execute() -> Rule {
     })
 }
 
+/// DescribeStacks' answer for a stack that does not exist yet.
+fn no_stack_yet() -> DescribeStacksError {
+    DescribeStacksError::generic(
+        ErrorMetadata::builder().code("ValidationError").message("Stack with id demo-prod does not exist").build(),
+    )
+}
+
+/// The plan `adopt` executes (its changes do not steer the adoption: the template does).
+fn plan() -> provision::adopt::Plan {
+    provision::adopt::Plan {
+        env: "prod".into(),
+        stack: "demo-prod".into(),
+        bucket: BUCKET.into(),
+        adopted: false,
+        changes: Vec::new(),
+        risks: Vec::new(),
+        creates: Vec::new(),
+    }
+}
+
 fn templates(aws: &provision::aws::Aws) -> TemplateStore {
     TemplateStore::new(aws, "123456789012")
 }
@@ -122,14 +142,7 @@ async fn an_adoption_imports_the_bucket_by_its_literal_name() {
     let rendered = provision::render::render(&config).unwrap();
     let describe = mock!(Client::describe_stacks)
         .sequence()
-        .error(|| {
-            DescribeStacksError::generic(
-                ErrorMetadata::builder()
-                    .code("ValidationError")
-                    .message("Stack with id demo-prod does not exist")
-                    .build(),
-            )
-        })
+        .error(no_stack_yet)
         .output(|| stack(StackStatus::CreateComplete))
         .repeatedly()
         .build();
@@ -171,14 +184,7 @@ async fn a_failed_import_leaves_the_bucket_as_it_was_and_says_how_to_retry() {
     let rendered = provision::render::render(&config).unwrap();
     let describe = mock!(Client::describe_stacks)
         .sequence()
-        .error(|| {
-            DescribeStacksError::generic(
-                ErrorMetadata::builder()
-                    .code("ValidationError")
-                    .message("Stack with id demo-prod does not exist")
-                    .build(),
-            )
-        })
+        .error(no_stack_yet)
         .output(|| stack(StackStatus::RollbackComplete))
         .repeatedly()
         .build();
@@ -204,17 +210,8 @@ async fn a_failed_import_leaves_the_bucket_as_it_was_and_says_how_to_retry() {
     let s3_touched = mock!(aws_sdk_s3::Client::delete_bucket)
         .then_output(|| aws_sdk_s3::operation::delete_bucket::DeleteBucketOutput::builder().build());
     let aws = aws(cfn, mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&s3_touched]));
-    let plan = provision::adopt::Plan {
-        env: "prod".into(),
-        stack: "demo-prod".into(),
-        bucket: BUCKET.into(),
-        adopted: false,
-        changes: Vec::new(),
-        risks: Vec::new(),
-        creates: Vec::new(),
-    };
     let printer = Printer::capture(Format::Text).0;
-    let error = provision::adopt::adopt(&aws, &templates(&aws), &config, &rendered, "123456789012", plan, &printer)
+    let error = provision::adopt::adopt(&aws, &templates(&aws), &config, &rendered, "123456789012", plan(), &printer)
         .await
         .unwrap_err();
     let text = format!("{error:#}");
@@ -233,14 +230,7 @@ async fn an_import_refused_by_the_change_set_executes_nothing() {
     let config = config();
     let rendered = provision::render::render(&config).unwrap();
     let describe =
-        mock!(Client::describe_stacks).match_requests(|r| r.stack_name() == Some("demo-prod")).then_error(|| {
-            DescribeStacksError::generic(
-                ErrorMetadata::builder()
-                    .code("ValidationError")
-                    .message("Stack with id demo-prod does not exist")
-                    .build(),
-            )
-        });
+        mock!(Client::describe_stacks).match_requests(|r| r.stack_name() == Some("demo-prod")).then_error(no_stack_yet);
     let in_review = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::ReviewInProgress));
     let change_set_gone = mock!(Client::delete_change_set)
         .then_output(|| aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder().build());
@@ -262,17 +252,8 @@ async fn an_import_refused_by_the_change_set_executes_nothing() {
     let s3_touched = mock!(aws_sdk_s3::Client::delete_bucket)
         .then_output(|| aws_sdk_s3::operation::delete_bucket::DeleteBucketOutput::builder().build());
     let aws = aws(cfn, mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&s3_touched]));
-    let plan = provision::adopt::Plan {
-        env: "prod".into(),
-        stack: "demo-prod".into(),
-        bucket: BUCKET.into(),
-        adopted: false,
-        changes: Vec::new(),
-        risks: Vec::new(),
-        creates: Vec::new(),
-    };
     let printer = Printer::capture(Format::Text).0;
-    let error = provision::adopt::adopt(&aws, &templates(&aws), &config, &rendered, "123456789012", plan, &printer)
+    let error = provision::adopt::adopt(&aws, &templates(&aws), &config, &rendered, "123456789012", plan(), &printer)
         .await
         .unwrap_err();
     let text = format!("{error:#}");

@@ -184,31 +184,22 @@ fn lifecycle(expected: &Value, actual: &Value) -> Vec<Change> {
         let (live_current, live_noncurrent) = today.map(expirations).unwrap_or((None, None));
         let scope = if prefix.is_empty() { "the whole bucket".to_string() } else { format!("`{prefix}`") };
         let was = |days: Option<i64>| days.map_or("never".to_string(), |d| format!("after {d} days"));
-        if sooner(current, live_current) {
-            changes.push(Change::risky(
-                "lifecycle",
-                Risk::DataExpiry,
-                format!(
-                    "rule {} expires objects under {scope} after {} days (today: {})",
-                    rule["id"],
-                    current.unwrap_or_default(),
-                    was(live_current)
-                ),
-                rule.clone(),
-            ));
-        }
-        if sooner(noncurrent, live_noncurrent) {
-            changes.push(Change::risky(
-                "lifecycle",
-                Risk::DataExpiry,
-                format!(
-                    "rule {} deletes noncurrent versions under {scope} after {} days (today: {})",
-                    rule["id"],
-                    noncurrent.unwrap_or_default(),
-                    was(live_noncurrent)
-                ),
-                rule.clone(),
-            ));
+        let deletions =
+            [("expires objects", current, live_current), ("deletes noncurrent versions", noncurrent, live_noncurrent)];
+        for (what, days, today) in deletions {
+            if sooner(days, today) {
+                changes.push(Change::risky(
+                    "lifecycle",
+                    Risk::DataExpiry,
+                    format!(
+                        "rule {} {what} under {scope} after {} days (today: {})",
+                        rule["id"],
+                        days.unwrap_or_default(),
+                        was(today)
+                    ),
+                    rule.clone(),
+                ));
+            }
         }
     }
     let ids = |list: &[Value]| list.iter().map(|r| r["id"].to_string()).collect::<Vec<_>>().join(", ");

@@ -141,11 +141,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match result {
-        Ok(_) => Ok(Some(Owner::ThisAccount { stack: None })),
-        Err(e) if e.code().is_some_and(|c| missing.contains(&c)) => Ok(None),
-        Err(e) => Err(aws_error(e, operation)),
-    }
+    Ok(crate::aws::none_if_missing(result, missing, operation)?.map(|_| Owner::ThisAccount { stack: None }))
 }
 
 /// Who has the bucket `name`: nobody (None), this account (and which stack manages it), another account, or

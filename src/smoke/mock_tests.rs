@@ -75,6 +75,7 @@ fn aws(s3: aws_sdk_s3::Client, iam: aws_sdk_iam::Client) -> Aws {
         sdk,
         region: "us-west-1".to_string(),
         endpoints: Default::default(),
+        caller: Default::default(),
     }
 }
 

@@ -9,13 +9,13 @@ mod queue_topic;
 use std::future::Future;
 
 use anyhow::Result;
-use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 
 use super::policy::{normalize, parse_document};
 use super::{Expected, Resource};
-use crate::aws::{Aws, aws_error};
+use crate::aws::Aws;
+pub(super) use crate::aws::none_if_missing;
 pub use key::key_arns;
 pub use queue_topic::queue_url;
 
@@ -79,24 +79,6 @@ where
 /// Whether an SDK error carries one of `codes`.
 fn has_code<E: ProvideErrorMetadata>(error: &E, codes: &[&str]) -> bool {
     error.code().is_some_and(|c| codes.contains(&c))
-}
-
-/// An AWS answer, with None for an error that carries one of `missing` (the thing does not exist); other errors
-/// fail, named after `operation`.
-pub(super) fn none_if_missing<T, E, R>(
-    answer: Result<T, SdkError<E, R>>,
-    missing: &[&str],
-    operation: &str,
-) -> Result<Option<T>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match answer {
-        Ok(output) => Ok(Some(output)),
-        Err(e) if has_code(&e, missing) => Ok(None),
-        Err(e) => Err(aws_error(e, operation)),
-    }
 }
 
 /// A policy document as a service returns it, normalized; None when there is none or it does not parse.
